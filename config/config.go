@@ -1,0 +1,549 @@
+// Package config holds Edge's configuration: one Config struct, filled by
+// Load from a YAML file, EDGE_* environment variables and command-line
+// flags, then checked and completed by Validate.
+//
+// Every key is a dotted path of mapstructure tags ("sse.heartbeat"); its
+// environment form is EDGE_ plus the key upper-cased with dots turned into
+// underscores (EDGE_SSE_HEARTBEAT); its flag is the key itself
+// (--sse.heartbeat). configs/edge.yaml lists every key with its default.
+//
+// The zero value of every field means "the default", so a Config built in
+// code (tests, embedding) needs only the fields it cares about and a call to
+// Validate.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edge-rt/edge/edge"
+)
+
+// Config is the whole configuration of an Edge node.
+type Config struct {
+	// HTTP configures the listener. Defaults: see HTTPConfig.
+	HTTP HTTPConfig `mapstructure:"http"`
+	// Redis configures the broker. Default: no addresses, so the in-process
+	// memory broker.
+	Redis RedisConfig `mapstructure:"redis"`
+	// Auth configures token checking. Default: no secrets (dev mode on a
+	// loopback address only).
+	Auth AuthConfig `mapstructure:"auth"`
+	// Uploads configures tus uploads. Defaults: see UploadsConfig.
+	Uploads UploadsConfig `mapstructure:"uploads"`
+	// Node names this process. Default: the hostname.
+	Node NodeConfig `mapstructure:"node"`
+	// SSE configures event streams. Defaults: see SSEConfig.
+	SSE SSEConfig `mapstructure:"sse"`
+	// Retention says how much history topics keep. Defaults: see
+	// RetentionConfig.
+	Retention RetentionConfig `mapstructure:"retention"`
+	// Publish limits what may be published. Defaults: see PublishConfig.
+	Publish PublishConfig `mapstructure:"publish"`
+	// Log configures log/slog. Default: info level, text format.
+	Log LogConfig `mapstructure:"log"`
+
+	// File is the config file Load read, "" when none (default). It is not
+	// a key: Load sets it so main can log which file, if any, was picked
+	// up, because the implicit ./configs/edge.yaml is easy to forget.
+	File string `mapstructure:"-"`
+}
+
+// HTTPConfig configures the HTTP listener (keys http.*).
+type HTTPConfig struct {
+	// Addr is the listen address. Default "127.0.0.1:8080": loopback, so a
+	// bare `go run` never exposes an unauthenticated dev server.
+	Addr string `mapstructure:"addr" usage:"listen address, host:port"`
+	// TLSCert is the PEM certificate file. Default "" (no TLS). TLS, and
+	// with it HTTP/2, is on when both TLSCert and TLSKey are set.
+	TLSCert string `mapstructure:"tls_cert" usage:"TLS certificate file (PEM); TLS and HTTP/2 when set with --http.tls_key"`
+	// TLSKey is the PEM private key file of TLSCert. Default "".
+	TLSKey string `mapstructure:"tls_key" usage:"TLS private key file (PEM)"`
+	// H2C accepts cleartext HTTP/2 with prior knowledge, for load balancers
+	// that speak h2c to their backends. Default false. Not allowed with TLS.
+	H2C bool `mapstructure:"h2c" usage:"accept cleartext HTTP/2 (prior knowledge)"`
+	// ReadHeaderTimeout bounds reading request headers, against slowloris
+	// clients holding connections open. Default 10s.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" usage:"time allowed to read request headers"`
+	// IdleTimeout closes keep-alive connections idle this long. Default
+	// 120s.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout" usage:"keep-alive idle timeout"`
+	// MaxBodyBytes is the largest request body accepted by publish and
+	// chat endpoints. Default 1048576 (1 MiB).
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes" usage:"largest publish request body, in bytes"`
+	// DrainTimeout is the window over which open streams are ended on
+	// shutdown, spread out so clients do not all reconnect in the same
+	// instant. Default 10s.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout" usage:"window over which streams are ended on shutdown"`
+	// CORSOrigins lists the origins ("https://app.example.com") allowed
+	// cross-origin requests; "*" allows any. Default empty: same-origin
+	// only.
+	CORSOrigins []string `mapstructure:"cors_origins" usage:"allowed CORS origins, comma-separated (empty: same-origin only)"`
+}
+
+// RedisConfig configures the Redis broker (keys redis.*).
+type RedisConfig struct {
+	// Addrs are Redis addresses (host:port). Default empty: the in-process
+	// memory broker, which is single-node only. One address is a single
+	// Redis; several are a Cluster's seed nodes; with MasterName they are
+	// Sentinels. A Cluster therefore needs at least two seed addresses.
+	// The environment form is comma-separated: EDGE_REDIS_ADDRS="a:1,b:2".
+	Addrs []string `mapstructure:"addrs" usage:"Redis addresses, comma-separated (empty: memory broker)"`
+	// Username is the ACL user. Default "" (the default user).
+	Username string `mapstructure:"username" usage:"Redis ACL username"`
+	// Password is the Redis password. Default "". Prefer EDGE_REDIS_PASSWORD
+	// to the flag: flags show in ps.
+	Password string `mapstructure:"password" usage:"Redis password (prefer EDGE_REDIS_PASSWORD: flags show in ps)" secret:"true"`
+	// DB is the database number. Default 0; must be 0 on a Cluster, which
+	// has no numbered databases.
+	DB int `mapstructure:"db" usage:"Redis database number (0 on Cluster)"`
+	// MasterName is the Sentinel master name; when set, Addrs are the
+	// Sentinels. Default "" (no Sentinel).
+	MasterName string `mapstructure:"master_name" usage:"Sentinel master name (redis.addrs are then Sentinels)"`
+	// ShardedPubSub uses SSUBSCRIBE/SPUBLISH (Redis 7+), so on a Cluster a
+	// topic's messages stay on its shard instead of being broadcast to
+	// every node. Default false.
+	ShardedPubSub bool `mapstructure:"sharded_pubsub" usage:"use sharded pub/sub (Redis 7+, for Cluster)"`
+	// DialTimeout bounds connecting. Default 2s.
+	DialTimeout time.Duration `mapstructure:"dial_timeout" usage:"Redis connect timeout"`
+	// ReadTimeout bounds each command's reply. Default 2s. Negative values
+	// (go-redis's "no timeout") are refused: a hung Redis must not hang
+	// publishers forever.
+	ReadTimeout time.Duration `mapstructure:"read_timeout" usage:"Redis read timeout"`
+	// WriteTimeout bounds each command's write. Default 2s.
+	WriteTimeout time.Duration `mapstructure:"write_timeout" usage:"Redis write timeout"`
+}
+
+// AuthConfig configures token checking (keys auth.*).
+type AuthConfig struct {
+	// HMACSecrets are the HS256 secrets; a token signed with any of them is
+	// accepted, so a secret can be rotated without downtime. Default empty:
+	// dev mode on a loopback address, refusal to start elsewhere. The
+	// environment form is comma-separated.
+	HMACSecrets []string `mapstructure:"hmac_secrets" usage:"HS256 secrets, comma-separated (prefer EDGE_AUTH_HMAC_SECRETS: flags show in ps)" secret:"true"`
+}
+
+// UploadsConfig configures tus uploads (keys uploads.*).
+type UploadsConfig struct {
+	// Dir is the file store directory. Default "./data/uploads". Nodes that
+	// share uploads must share this directory.
+	Dir string `mapstructure:"dir" usage:"upload file store directory"`
+}
+
+// NodeConfig names this node (keys node.*).
+type NodeConfig struct {
+	// ID names the node in logs, metrics and its Redis client name.
+	// Default: os.Hostname(), or "edge" if that fails. Printable ASCII
+	// without spaces, because Redis refuses other client names.
+	ID string `mapstructure:"id" usage:"node name in logs and metrics (default: hostname)"`
+}
+
+// SSEConfig configures event streams (keys sse.*).
+type SSEConfig struct {
+	// Heartbeat is the longest a stream stays silent before a comment line
+	// is sent, kept under the idle timeouts of common proxies (often 30-60s)
+	// so they do not cut quiet streams. Default 15s.
+	Heartbeat time.Duration `mapstructure:"heartbeat" usage:"comment sent when a stream is silent this long"`
+	// Retry is the base reconnection delay sent to clients as "retry:".
+	// Default 2s.
+	Retry time.Duration `mapstructure:"retry" usage:"base reconnect delay sent as retry:"`
+	// RetryJitter is the most random delay added to Retry per stream, so a
+	// node's clients do not come back in lockstep. Default 1s. It cannot be
+	// turned off (zero means the default).
+	RetryJitter time.Duration `mapstructure:"retry_jitter" usage:"random extra reconnect delay, up to this"`
+	// MaxLifetime is how long a stream may live before the server ends it
+	// (the client reconnects and resumes from its cursor). Default 30m.
+	// There is deliberately no "unlimited": zero means the default, because
+	// endless streams pin clients to the node they first reached (so new
+	// nodes never get load after a scale-out), outlive revoked or expired
+	// tokens, and turn every deploy into one reconnect storm.
+	MaxLifetime time.Duration `mapstructure:"max_lifetime" usage:"longest life of a stream (no unlimited)"`
+	// LifetimeJitter is the most random time added to MaxLifetime per
+	// stream, so streams opened together do not end together. Default 5m.
+	LifetimeJitter time.Duration `mapstructure:"lifetime_jitter" usage:"random extra stream lifetime, up to this"`
+	// QueueSize is how many events may wait for one stream; a stream whose
+	// queue overflows is closed and its client resumes from history, so a
+	// slow reader never holds up the others. Default 512.
+	QueueSize int `mapstructure:"queue_size" usage:"events queued per stream before it is closed as slow"`
+	// WriteTimeout is the deadline of each write to a stream; it replaces a
+	// server-wide write timeout, which would kill every long stream.
+	// Default 10s.
+	WriteTimeout time.Duration `mapstructure:"write_timeout" usage:"deadline of each write to a stream"`
+	// MaxTopics is the most topics one stream may follow. Default 32.
+	MaxTopics int `mapstructure:"max_topics" usage:"most topics per stream"`
+	// BatchWindow is how long a stream waits after an event for more, to
+	// send them in one write. Default 0: write as soon as events arrive.
+	BatchWindow time.Duration `mapstructure:"batch_window" usage:"wait this long to batch events into one write (0: none)"`
+	// Compression lists the encodings offered to clients, in the server's
+	// order of preference: a subset of "br" and "gzip". Default empty:
+	// compression off, since it costs memory per stream.
+	Compression []string `mapstructure:"compression" usage:"allowed stream encodings: br,gzip (empty: off)"`
+}
+
+// RetentionConfig configures topic history (keys retention.*).
+type RetentionConfig struct {
+	// MaxEvents is the most events a topic matching no rule keeps. Default
+	// 1000.
+	MaxEvents int `mapstructure:"max_events" usage:"events kept per topic matching no rule"`
+	// MaxAge is how long a topic matching no rule keeps events. Default 5m.
+	MaxAge time.Duration `mapstructure:"max_age" usage:"age of events kept per topic matching no rule"`
+	// Rules give matching topics their own retention; the first match wins.
+	// A rule's zero MaxEvents or MaxAge takes MaxEvents or MaxAge above.
+	// Default (nil): one rule, "room:*" with 10000 events / 168h, so chat
+	// history outlives the stream default. An explicit empty list means no
+	// rules. As an environment variable or flag the value is JSON, e.g.
+	// [{"pattern":"room:*","max_events":10000,"max_age":"168h"}].
+	Rules []edge.RetentionRule `mapstructure:"rules" usage:"retention rules as JSON, e.g. [{\"pattern\":\"room:*\",\"max_events\":10000,\"max_age\":\"168h\"}] (default: that one rule)"`
+	// MetaTTL is how long a topic's state (epoch, sequence) outlives its
+	// last publish. Default 24h. When it expires the topic gets a new
+	// epoch and clients holding old cursors get a reset, so the Redis
+	// broker should not let it expire before the topic's history does.
+	MetaTTL time.Duration `mapstructure:"meta_ttl" usage:"how long idle topic state (epoch, sequence) is kept"`
+	// IdempotencyTTL is how long an Idempotency-Key is remembered, i.e. how
+	// late a retry still returns the first result. Default 24h.
+	IdempotencyTTL time.Duration `mapstructure:"idempotency_ttl" usage:"how long Idempotency-Key results are remembered"`
+}
+
+// PublishConfig limits publishing (keys publish.*).
+type PublishConfig struct {
+	// MaxEventBytes is the largest event data, in bytes, since every event
+	// is held in history and copied to every stream. Default 65536 (64 KiB).
+	MaxEventBytes int64 `mapstructure:"max_event_bytes" usage:"largest event data, in bytes"`
+}
+
+// LogConfig configures logging (keys log.*).
+type LogConfig struct {
+	// Level is debug, info, warn or error (any case). Default "info".
+	Level string `mapstructure:"level" usage:"log level: debug|info|warn|error"`
+	// Format is text or json (any case). Default "text".
+	Format string `mapstructure:"format" usage:"log format: text|json"`
+}
+
+// defaults returns the default configuration, the single source of the
+// values Validate fills in, Load registers with viper and --help shows.
+// Node.ID is left empty: it depends on the machine, so Validate fills it.
+func defaults() Config {
+	return Config{
+		HTTP: HTTPConfig{
+			Addr:              "127.0.0.1:8080",
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxBodyBytes:      1 << 20,
+			DrainTimeout:      10 * time.Second,
+		},
+		Redis: RedisConfig{
+			DialTimeout:  2 * time.Second,
+			ReadTimeout:  2 * time.Second,
+			WriteTimeout: 2 * time.Second,
+		},
+		Uploads: UploadsConfig{Dir: "./data/uploads"},
+		SSE: SSEConfig{
+			Heartbeat:      15 * time.Second,
+			Retry:          2 * time.Second,
+			RetryJitter:    time.Second,
+			MaxLifetime:    30 * time.Minute,
+			LifetimeJitter: 5 * time.Minute,
+			QueueSize:      512,
+			WriteTimeout:   10 * time.Second,
+			MaxTopics:      32,
+		},
+		Retention: RetentionConfig{
+			MaxEvents: edge.DefaultRetention.MaxEvents,
+			MaxAge:    edge.DefaultRetention.MaxAge,
+			Rules: []edge.RetentionRule{{
+				Pattern:   "room:*",
+				Retention: edge.Retention{MaxEvents: 10000, MaxAge: 168 * time.Hour},
+			}},
+			MetaTTL:        24 * time.Hour,
+			IdempotencyTTL: 24 * time.Hour,
+		},
+		Publish: PublishConfig{MaxEventBytes: 64 << 10},
+		Log:     LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// Validate fills every zero field with its default, normalises lists and
+// names, and checks every value. It returns all problems at once, joined,
+// each an *Error naming its key, so an operator fixes a file in one pass.
+// Validate is idempotent.
+func (c *Config) Validate() error {
+	c.normalize()
+	fillZero(reflect.ValueOf(c).Elem(), reflect.ValueOf(defaults()))
+	if c.Node.ID == "" {
+		c.Node.ID = hostname()
+	}
+	for i := range c.Retention.Rules {
+		r := &c.Retention.Rules[i]
+		if r.MaxEvents == 0 {
+			r.MaxEvents = c.Retention.MaxEvents
+		}
+		if r.MaxAge == 0 {
+			r.MaxAge = c.Retention.MaxAge
+		}
+	}
+
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Err: fmt.Errorf(format, args...)})
+	}
+
+	// Negative sizes and durations are never meaningful; checking them by
+	// reflection means a new key cannot be forgotten.
+	v := reflect.ValueOf(c).Elem()
+	for _, f := range keyFields() {
+		fv := v.FieldByIndex(f.index)
+		switch fv.Kind() {
+		case reflect.Int, reflect.Int64:
+			if fv.Int() < 0 {
+				bad(f.key, "must not be negative, got %v", fv.Interface())
+			}
+		}
+	}
+
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		bad("http.addr", "want host:port: %v", err)
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		bad("http.tls_cert", "http.tls_cert and http.tls_key must be set together")
+	}
+	if c.HTTP.H2C && c.HTTP.TLSCert != "" {
+		// One listener cannot be both; h2c with TLS configured is almost
+		// certainly a copied setting that would silently do nothing.
+		bad("http.h2c", "cleartext HTTP/2 cannot be combined with TLS (HTTP/2 is already on with TLS)")
+	}
+	for i, o := range c.HTTP.CORSOrigins {
+		if err := checkOrigin(o); err != nil {
+			bad(fmt.Sprintf("http.cors_origins[%d]", i), "%v", err)
+		}
+	}
+
+	for i, a := range c.Redis.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad(fmt.Sprintf("redis.addrs[%d]", i), "want host:port: %v", err)
+		}
+	}
+	if c.Redis.MasterName != "" && len(c.Redis.Addrs) == 0 {
+		bad("redis.master_name", "needs Sentinel addresses in redis.addrs")
+	}
+	if c.Redis.DB != 0 && c.Redis.MasterName == "" && len(c.Redis.Addrs) > 1 {
+		bad("redis.db", "must be 0 with several redis.addrs (a Cluster has no numbered databases)")
+	}
+
+	if !validNodeID(c.Node.ID) {
+		bad("node.id", "must be printable ASCII without spaces (it is also the Redis client name), got %q", c.Node.ID)
+	}
+
+	for i, e := range c.SSE.Compression {
+		if e != "br" && e != "gzip" {
+			bad(fmt.Sprintf("sse.compression[%d]", i), "unknown encoding %q (want br or gzip)", e)
+		}
+	}
+
+	for i, r := range c.Retention.Rules {
+		key := fmt.Sprintf("retention.rules[%d]", i)
+		if r.Pattern == "" {
+			bad(key+".pattern", "must not be empty")
+		} else if _, err := path.Match(r.Pattern, ""); err != nil {
+			bad(key+".pattern", "%q: %v", r.Pattern, err)
+		}
+		if r.MaxEvents < 0 {
+			bad(key+".max_events", "must not be negative, got %d", r.MaxEvents)
+		}
+		if r.MaxAge < 0 {
+			bad(key+".max_age", "must not be negative, got %v", r.MaxAge)
+		}
+	}
+
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level", "unknown level %q (want debug, info, warn or error)", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "unknown format %q (want text or json)", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// normalize trims list items and drops empty ones, because comma-separated
+// environment values ("a:1, b:2," ) carry stray spaces and commas; an empty
+// HMAC secret in particular must never survive. Empty lists become nil so
+// that "[]" in a file and an absent key compare equal. Rules are exempt: an
+// explicit empty rule list is a choice (no rules), not an absence.
+func (c *Config) normalize() {
+	for _, p := range []*[]string{
+		&c.HTTP.CORSOrigins, &c.Redis.Addrs, &c.Auth.HMACSecrets, &c.SSE.Compression,
+	} {
+		*p = cleanList(*p)
+	}
+	c.SSE.Compression = dedupe(c.SSE.Compression)
+	c.Log.Level = strings.ToLower(strings.TrimSpace(c.Log.Level))
+	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
+	c.Node.ID = strings.TrimSpace(c.Node.ID)
+}
+
+func cleanList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// fillZero sets every zero field of dst, recursively through structs, to
+// the field of def: the whole of "zero means default" in one place.
+func fillZero(dst, def reflect.Value) {
+	for i := range dst.NumField() {
+		f, d := dst.Field(i), def.Field(i)
+		switch {
+		case f.Kind() == reflect.Struct:
+			fillZero(f, d)
+		case f.IsZero():
+			f.Set(d)
+		}
+	}
+}
+
+func hostname() string {
+	if h, err := os.Hostname(); err == nil && validNodeID(h) {
+		return h
+	}
+	return "edge"
+}
+
+func validNodeID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := range len(id) {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOrigin accepts "*" or a bare origin, scheme://host[:port]. A path or
+// trailing slash is refused because browsers send Origin without one, so
+// such an entry would never match and CORS would fail mysteriously.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("want \"*\" or an origin like https://app.example.com, got %q", o)
+	}
+	return nil
+}
+
+// MemoryBroker reports whether the node runs the in-process memory broker,
+// which is the case when no Redis address is configured.
+func (c *Config) MemoryBroker() bool { return len(c.Redis.Addrs) == 0 }
+
+// RetentionPolicy returns the retention the brokers apply: the configured
+// rules, else retention.max_events / retention.max_age.
+func (c *Config) RetentionPolicy() edge.RetentionPolicy {
+	return edge.RetentionPolicy{
+		Default: edge.Retention{MaxEvents: c.Retention.MaxEvents, MaxAge: c.Retention.MaxAge},
+		Rules:   slices.Clone(c.Retention.Rules),
+	}
+}
+
+// RedisOptions returns go-redis options built from the redis.* keys, for
+// redis.NewUniversalClient: one address gives a plain client, several a
+// Cluster client, MasterName a Sentinel-backed client. It returns nil when
+// MemoryBroker is true, rather than options that would quietly dial
+// localhost:6379. Call it on a validated Config.
+func (c *Config) RedisOptions() *redis.UniversalOptions {
+	if c.MemoryBroker() {
+		return nil
+	}
+	return &redis.UniversalOptions{
+		Addrs:      slices.Clone(c.Redis.Addrs),
+		ClientName: "edge:" + c.Node.ID, // so CLIENT LIST shows which node holds a connection
+		DB:         c.Redis.DB,
+		Username:   c.Redis.Username,
+		Password:   c.Redis.Password,
+		MasterName: c.Redis.MasterName,
+
+		DialTimeout:  c.Redis.DialTimeout,
+		ReadTimeout:  c.Redis.ReadTimeout,
+		WriteTimeout: c.Redis.WriteTimeout,
+	}
+}
+
+// SlogLevel returns log.level as a slog.Level. Call it on a validated
+// Config; an unknown level gives slog.LevelInfo.
+func (c *Config) SlogLevel() slog.Level {
+	switch c.Log.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// LogValue logs the configuration one group per section, with secrets
+// (redis.password, auth.hmac_secrets) redacted, so main can log the
+// effective configuration at start without leaking credentials.
+//
+// It has a value receiver so a Config logged by value is redacted too.
+func (c Config) LogValue() slog.Value {
+	v := reflect.ValueOf(c)
+	var groups []slog.Attr
+	var section string
+	var attrs []any
+	flush := func() {
+		if section != "" {
+			groups = append(groups, slog.Group(section, attrs...))
+		}
+		attrs = nil
+	}
+	for _, f := range keyFields() {
+		sec, name, _ := strings.Cut(f.key, ".")
+		if sec != section {
+			flush()
+			section = sec
+		}
+		val := v.FieldByIndex(f.index).Interface()
+		if f.secret && !v.FieldByIndex(f.index).IsZero() {
+			val = "[redacted]"
+		}
+		attrs = append(attrs, slog.Any(name, val))
+	}
+	flush()
+	groups = append(groups, slog.String("file", c.File))
+	return slog.GroupValue(groups...)
+}
+
+// TLS reports whether the server serves HTTPS (and so HTTP/2 over TLS).
+func (c *Config) TLS() bool { return c.HTTP.TLSCert != "" && c.HTTP.TLSKey != "" }
