@@ -22,6 +22,8 @@ type Metrics struct {
 	slowStreamsClosed   atomic.Uint64
 	heals               atomic.Uint64
 	bytesIdentity       atomic.Uint64
+	bytesGzip           atomic.Uint64
+	bytesBrotli         atomic.Uint64
 
 	deliveryLatency prometheus.Histogram
 }
@@ -117,6 +119,8 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 		counter("edge_slow_streams_closed_total", "Streams closed because their queue overflowed.", nil, &m.slowStreamsClosed),
 		counter("edge_heals_total", "Times a topic was healed from history after a gap or resubscription.", nil, &m.heals),
 		counter("edge_stream_bytes_written_total", "Bytes written to streams, by encoding.", prometheus.Labels{"encoding": "identity"}, &m.bytesIdentity),
+		counter("edge_stream_bytes_written_total", "Bytes written to streams, by encoding.", prometheus.Labels{"encoding": "gzip"}, &m.bytesGzip),
+		counter("edge_stream_bytes_written_total", "Bytes written to streams, by encoding.", prometheus.Labels{"encoding": "br"}, &m.bytesBrotli),
 		m.deliveryLatency,
 	}
 	for _, c := range collectors {
@@ -125,6 +129,19 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 		}
 	}
 	return nil
+}
+
+// BytesWritten counts n bytes written to a stream on the wire, after the
+// given content encoding ("" or "identity", "gzip", "br").
+func (m *Metrics) BytesWritten(encoding string, n int) {
+	switch encoding {
+	case "gzip":
+		m.bytesGzip.Add(uint64(n))
+	case "br":
+		m.bytesBrotli.Add(uint64(n))
+	default:
+		m.bytesIdentity.Add(uint64(n))
+	}
 }
 
 // OpenStreams returns how many streams are open on this node.

@@ -399,7 +399,6 @@ func (s *Stream) write(buf []byte) error {
 		return err
 	}
 	s.lastWrite = now
-	s.hub.metrics.bytesIdentity.Add(uint64(len(buf)))
 	return nil
 }
 

@@ -49,7 +49,7 @@ func newTestServerWith(t *testing.T, b edge.Broker, cfg edge.StreamConfig) *test
 		t.Fatal(err)
 	}
 	e := New(Deps{
-		Hub: hub, Stream: cfg, MaxTopics: 4, MaxBodyBytes: 4096, MaxEventBytes: 1024,
+		Hub: hub, Stream: cfg, MaxTopics: 4, MaxBodyBytes: 4096, MaxEventBytes: 1024, Compression: []string{"br", "gzip"},
 		NodeID: "test", Registry: reg, Logger: slog.New(slog.DiscardHandler),
 	})
 	srv := httptest.NewUnstartedServer(e)

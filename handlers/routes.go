@@ -18,6 +18,7 @@ type Deps struct {
 	Hub           *edge.Hub
 	Stream        edge.StreamConfig
 	MaxTopics     int
+	Compression   []string
 	MaxBodyBytes  int64
 	MaxEventBytes int
 	NodeID        string
@@ -35,7 +36,7 @@ func New(d Deps) *echo.Echo {
 	e.Use(middleware.Recover())
 	e.Use(requestLog(d.Logger))
 
-	stream := &Stream{Hub: d.Hub, Config: d.Stream, MaxTopics: d.MaxTopics}
+	stream := &Stream{Hub: d.Hub, Config: d.Stream, MaxTopics: d.MaxTopics, Compression: d.Compression}
 	topics := &Topics{Broker: d.Hub.Broker(), Metrics: d.Hub.Metrics(), MaxBodyBytes: d.MaxBodyBytes, MaxEventBytes: d.MaxEventBytes}
 	op := &Operate{Hub: d.Hub, NodeID: d.NodeID}
 

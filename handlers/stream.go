@@ -15,6 +15,8 @@ type Stream struct {
 	Config edge.StreamConfig
 	// MaxTopics is the most topics one stream may follow.
 	MaxTopics int
+	// Compression lists the encodings offered, in preference order.
+	Compression []string
 }
 
 // Serve handles one stream request.
@@ -36,10 +38,27 @@ func (h *Stream) Serve(c echo.Context) error {
 	hdr.Set("Cache-Control", "no-cache, no-transform")
 	// nginx buffers proxied responses until they end unless told not to.
 	hdr.Set("X-Accel-Buffering", "no")
+	encoding := negotiateEncoding(r, h.Compression)
+	if len(h.Compression) > 0 {
+		hdr.Add("Vary", "Accept-Encoding")
+	}
+	if encoding != "" {
+		hdr.Set("Content-Encoding", encoding)
+	}
 	w.WriteHeader(http.StatusOK)
 
-	rc := http.NewResponseController(w)
-	err = h.Hub.Serve(r.Context(), streamWriter{w: w, rc: rc}, h.Config, edge.StreamRequest{
+	sw := &streamWriter{
+		wire:     w,
+		rc:       http.NewResponseController(w),
+		metrics:  h.Hub.Metrics(),
+		encoding: encoding,
+	}
+	sw.out = sw.countingWrite
+	if encoding != "" {
+		sw.compressor = newCompressor(encoding, writerFunc(sw.countingWrite))
+		sw.out = sw.compressor.Write
+	}
+	err = h.Hub.Serve(r.Context(), sw, h.Config, edge.StreamRequest{
 		Topics:      topics,
 		LastEventID: lastID,
 		Protocol:    protocol(r),
@@ -52,19 +71,42 @@ func (h *Stream) Serve(c echo.Context) error {
 	return nil
 }
 
-// streamWriter writes through echo's response (so byte counts and hooks see
-// it) and reaches the connection's flush and deadline through the
+// streamWriter writes through echo's response (so its byte count and hooks
+// see it), optionally through a compressor flushed on every Flush, and
+// reaches the connection's flush and deadline through the
 // ResponseController, which unwraps middleware writers.
 type streamWriter struct {
-	w  *echo.Response
-	rc *http.ResponseController
+	wire       *echo.Response
+	rc         *http.ResponseController
+	metrics    *edge.Metrics
+	encoding   string
+	compressor flushWriter
+	out        func([]byte) (int, error)
 }
 
-func (s streamWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
-func (s streamWriter) Flush() error                { return s.rc.Flush() }
-func (s streamWriter) SetWriteDeadline(t time.Time) error {
-	return s.rc.SetWriteDeadline(t)
+func (s *streamWriter) Write(p []byte) (int, error) { return s.out(p) }
+
+func (s *streamWriter) Flush() error {
+	if s.compressor != nil {
+		if err := s.compressor.Flush(); err != nil {
+			return err
+		}
+	}
+	return s.rc.Flush()
 }
+
+func (s *streamWriter) SetWriteDeadline(t time.Time) error { return s.rc.SetWriteDeadline(t) }
+
+// countingWrite writes to the wire and counts the bytes as they go out.
+func (s *streamWriter) countingWrite(p []byte) (int, error) {
+	n, err := s.wire.Write(p)
+	s.metrics.BytesWritten(s.encoding, n)
+	return n, err
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // streamTopics reads topic=a&topic=b and topics=a,b.
 func streamTopics(r *http.Request, max int) ([]string, error) {

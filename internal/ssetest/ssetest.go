@@ -58,10 +58,19 @@ func Open(t testing.TB, client *http.Client, url string, header http.Header) *St
 	return s
 }
 
+// FromReader reads frames from r, an already open body (decompressed, say).
+func FromReader(r io.Reader) *Stream {
+	s := &Stream{Frames: make(chan Frame, 1024), cancel: func() {}}
+	go s.read(r)
+	return s
+}
+
 // Close ends the request.
 func (s *Stream) Close() {
 	s.cancel()
-	s.Resp.Body.Close()
+	if s.Resp != nil {
+		s.Resp.Body.Close()
+	}
 }
 
 func (s *Stream) read(body io.Reader) {
