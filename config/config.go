@@ -495,6 +495,10 @@ func (c *Config) RedisOptions() *redis.UniversalOptions {
 		DialTimeout:  c.Redis.DialTimeout,
 		ReadTimeout:  c.Redis.ReadTimeout,
 		WriteTimeout: c.Redis.WriteTimeout,
+		// No automatic retries: a publish script whose reply was lost would
+		// be run again and store the event twice. Publishers retry with
+		// their Idempotency-Key; the hub retries history reads itself.
+		MaxRetries: -1,
 	}
 }
 
