@@ -347,3 +347,23 @@ func TestStatsAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestPercentEncodedTopicInPath(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, testStream)
+	code, out := s.publish(t, "room%3A42", `{"data":1}`)
+	if code != 201 || out["topic"] != "room:42" {
+		t.Fatalf("publish to room%%3A42: %d %v", code, out)
+	}
+	resp, err := s.Client().Get(s.URL + "/v1/topics/org%3Aacme%3Afinance/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("history of an encoded topic: %d", resp.StatusCode)
+	}
+	if code, out := s.publish(t, "bad%2Ftopic", `{"data":1}`); code != 400 || errorCode(t, out) != "invalid_topic" {
+		t.Fatalf("encoded slash: %d %v", code, out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/edge-rt/edge/edge"
@@ -40,9 +41,9 @@ type publishResponse struct {
 // would give it; a retry with the same Idempotency-Key is answered 200 with
 // the first result. An ephemeral event is answered 202: it has no position.
 func (h *Topics) Publish(c echo.Context) error {
-	topic := c.Param("topic")
-	if !edge.ValidTopic(topic) {
-		return errorf(http.StatusBadRequest, "invalid_topic", "topic %q does not match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", topic)
+	topic, err := topicParam(c)
+	if err != nil {
+		return err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, h.MaxBodyBytes))
 	if err != nil {
@@ -111,9 +112,9 @@ const maxHistoryLimit = 1000
 // stored events with a sequence above after (default 0), oldest first, at
 // most limit (default 100, at most 1000).
 func (h *Topics) History(c echo.Context) error {
-	topic := c.Param("topic")
-	if !edge.ValidTopic(topic) {
-		return errorf(http.StatusBadRequest, "invalid_topic", "topic %q does not match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", topic)
+	topic, err := topicParam(c)
+	if err != nil {
+		return err
 	}
 	after, err := queryUint(c, "after", 0)
 	if err != nil {
@@ -154,4 +155,19 @@ func queryUint(c echo.Context, name string, def uint64) (uint64, error) {
 		return 0, errorf(http.StatusBadRequest, "invalid_"+name, "%s must be a non-negative integer", name)
 	}
 	return v, nil
+}
+
+// topicParam returns the path's topic, unescaped: browsers encode the ":"
+// of namespaced topics (encodeURIComponent("room:42") is "room%3A42"), and
+// echo hands path parameters over raw.
+func topicParam(c echo.Context) (string, error) {
+	topic, err := url.PathUnescape(c.Param("topic"))
+	if err != nil || !edge.ValidTopic(topic) {
+		return "", invalidTopic(c.Param("topic"))
+	}
+	return topic, nil
+}
+
+func invalidTopic(topic string) *Error {
+	return errorf(http.StatusBadRequest, "invalid_topic", "topic %q does not match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", topic)
 }

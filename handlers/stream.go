@@ -119,7 +119,7 @@ func streamTopics(r *http.Request, max int) ([]string, error) {
 			return nil
 		}
 		if !edge.ValidTopic(t) {
-			return errorf(http.StatusBadRequest, "invalid_topic", "topic %q does not match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", t)
+			return invalidTopic(t)
 		}
 		seen[t] = true
 		topics = append(topics, t)
