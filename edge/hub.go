@@ -164,14 +164,16 @@ func (h *Hub) subscribe(t *hubTopic, wait chan struct{}) {
 		return
 	}
 	h.metrics.brokerSubscriptions.Add(1)
+	// Events that arrived before the head was known go first, under the
+	// lock, so none that arrives later can overtake them.
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.pos = head.Head
 	pending := t.pending
 	t.pending = nil
-	t.mu.Unlock()
 	close(t.ready)
 	for _, ev := range pending {
-		h.HandleEvent(ev)
+		h.handleLocked(t, ev)
 	}
 }
 
@@ -247,6 +249,11 @@ func (h *Hub) HandleEvent(ev *Event) {
 		t.pending = append(t.pending, ev)
 		return
 	}
+	h.handleLocked(t, ev)
+}
+
+// handleLocked delivers ev or starts healing. Called with t.mu held.
+func (h *Hub) handleLocked(t *hubTopic, ev *Event) {
 	if t.healing {
 		t.pending = append(t.pending, ev)
 		return
