@@ -13,6 +13,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +53,9 @@ type Config struct {
 	Retention RetentionConfig `mapstructure:"retention"`
 	// Publish limits what may be published. Defaults: see PublishConfig.
 	Publish PublishConfig `mapstructure:"publish"`
+	// Limits bounds what one user or address may take. Defaults: see
+	// LimitsConfig.
+	Limits LimitsConfig `mapstructure:"limits"`
 	// Log configures log/slog. Default: info level, text format.
 	Log LogConfig `mapstructure:"log"`
 
@@ -90,6 +95,13 @@ type HTTPConfig struct {
 	// cross-origin requests; "*" allows any. Default empty: same-origin
 	// only.
 	CORSOrigins []string `mapstructure:"cors_origins" usage:"allowed CORS origins, comma-separated (empty: same-origin only)"`
+	// MaxHeaderBytes bounds a request's headers; larger ones get a 431 JSON
+	// error. Default 16384.
+	MaxHeaderBytes int `mapstructure:"max_header_bytes" usage:"largest request headers, in bytes"`
+	// TrustedProxies are the CIDRs of proxies whose X-Forwarded-For names
+	// the client address (for per-address limits). Default empty: the
+	// connection's peer is the client.
+	TrustedProxies []string `mapstructure:"trusted_proxies" usage:"CIDRs of proxies trusted for X-Forwarded-For"`
 }
 
 // RedisConfig configures the Redis broker (keys redis.*).
@@ -132,6 +144,67 @@ type AuthConfig struct {
 	// dev mode on a loopback address, refusal to start elsewhere. The
 	// environment form is comma-separated.
 	HMACSecrets []string `mapstructure:"hmac_secrets" usage:"HS256 secrets, comma-separated (prefer EDGE_AUTH_HMAC_SECRETS: flags show in ps)" secret:"true"`
+	// JWKSFile holds RS256/ES256 public keys as a JWKS document; it is
+	// reloaded when it changes and on SIGHUP. Default empty: none.
+	JWKSFile string `mapstructure:"jwks_file" usage:"JWKS file with RS256/ES256 public keys"`
+	// Issuer, when set, must equal a token's iss. Default empty: unchecked.
+	Issuer string `mapstructure:"issuer" usage:"required token issuer (empty: unchecked)"`
+	// Audience, when set, must be among a token's aud. Default empty:
+	// unchecked.
+	Audience string `mapstructure:"audience" usage:"required token audience (empty: unchecked)"`
+	// Leeway tolerates clock skew on exp and nbf. Default 30s.
+	Leeway time.Duration `mapstructure:"leeway" usage:"clock skew allowed on exp/nbf"`
+	// CookieName is the HttpOnly cookie a browser's token may come in.
+	// Default "edge_token".
+	CookieName string `mapstructure:"cookie_name" usage:"cookie holding a token"`
+	// DisableQueryToken refuses tokens in the access_token query parameter.
+	// Default false: accepted, since EventSource cannot send headers (the
+	// parameter is never logged).
+	DisableQueryToken bool `mapstructure:"disable_query_token" usage:"refuse ?access_token="`
+	// DefaultSubscribe are topic patterns every user may follow, on top of
+	// the token's own; {sub} and {org} are replaced by the token's claims
+	// (patterns with {org} are dropped for tokens without org). Default
+	// ["user:{sub}", "user:{sub}:*", "org:{org}", "org:{org}:*"].
+	DefaultSubscribe []string `mapstructure:"default_subscribe" usage:"topic patterns every user may follow"`
+	// DefaultPublish are topic patterns every user may publish to, with the
+	// same placeholders. Default empty.
+	DefaultPublish []string `mapstructure:"default_publish" usage:"topic patterns every user may publish to"`
+	// APIKeys are server-to-server publishing keys, stored hashed. Default
+	// none. In the environment or a flag: JSON.
+	APIKeys []APIKeyConfig `mapstructure:"api_keys" usage:"API keys as JSON [{name,hash,publish}]"`
+	// DevTokenTTL is the lifetime of the token printed in dev mode. Default
+	// 24h.
+	DevTokenTTL time.Duration `mapstructure:"dev_token_ttl" usage:"lifetime of the dev-mode token"`
+}
+
+// APIKeyConfig is one API key.
+type APIKeyConfig struct {
+	// Name identifies the key in logs and metrics. Required: no default.
+	Name string `mapstructure:"name"`
+	// Hash is the hex SHA-256 of the key (`printf %s KEY | sha256sum`), so
+	// the config holds nothing that publishes by itself. Required: no
+	// default.
+	Hash string `mapstructure:"hash"`
+	// Publish are the topic patterns the key may publish to. Default
+	// empty: none.
+	Publish []string `mapstructure:"publish"`
+}
+
+// LimitsConfig bounds what one user or address may take (keys limits.*).
+// Each refusal is a JSON error and is counted in edge_limit_refusals_total.
+type LimitsConfig struct {
+	// StreamsPerUser is the most streams one user holds on one node.
+	// Default 32.
+	StreamsPerUser int `mapstructure:"streams_per_user" usage:"most streams per user on a node"`
+	// StreamsPerIP is the most streams one client address holds on one
+	// node. Default 512 (offices and mobile carriers share addresses).
+	StreamsPerIP int `mapstructure:"streams_per_ip" usage:"most streams per client address on a node"`
+	// PublishRate is the sustained publishes per second one user or API key
+	// may make, across all nodes. Default 50.
+	PublishRate float64 `mapstructure:"publish_rate" usage:"publishes per second per user or API key"`
+	// PublishBurst is how many publishes may come at once above the rate.
+	// Default 100.
+	PublishBurst int `mapstructure:"publish_burst" usage:"publish burst per user or API key"`
 }
 
 // UploadsConfig configures tus uploads (keys uploads.*).
@@ -241,7 +314,15 @@ func defaults() Config {
 			IdleTimeout:       120 * time.Second,
 			MaxBodyBytes:      1 << 20,
 			DrainTimeout:      10 * time.Second,
+			MaxHeaderBytes:    16 << 10,
 		},
+		Auth: AuthConfig{
+			Leeway:           30 * time.Second,
+			CookieName:       "edge_token",
+			DefaultSubscribe: []string{"user:{sub}", "user:{sub}:*", "org:{org}", "org:{org}:*"},
+			DevTokenTTL:      24 * time.Hour,
+		},
+		Limits: LimitsConfig{StreamsPerUser: 32, StreamsPerIP: 512, PublishRate: 50, PublishBurst: 100},
 		Redis: RedisConfig{
 			DialTimeout:  2 * time.Second,
 			ReadTimeout:  2 * time.Second,
@@ -328,6 +409,23 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	for i, cidr := range c.HTTP.TrustedProxies {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "want a CIDR such as 10.0.0.0/8: %v", err)
+		}
+	}
+	for i, k := range c.Auth.APIKeys {
+		if k.Name == "" {
+			bad(fmt.Sprintf("auth.api_keys[%d].name", i), "must be set")
+		}
+		if b, err := hex.DecodeString(k.Hash); err != nil || len(b) != sha256.Size {
+			bad(fmt.Sprintf("auth.api_keys[%d].hash", i), "want the 64-character hex SHA-256 of the key")
+		}
+	}
+	if c.Limits.PublishRate < 0 {
+		bad("limits.publish_rate", "must not be negative")
+	}
+
 	for i, a := range c.Redis.Addrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			bad(fmt.Sprintf("redis.addrs[%d]", i), "want host:port: %v", err)
@@ -382,10 +480,14 @@ func (c *Config) Validate() error {
 func (c *Config) normalize() {
 	for _, p := range []*[]string{
 		&c.HTTP.CORSOrigins, &c.Redis.Addrs, &c.Auth.HMACSecrets, &c.SSE.Compression,
+		&c.HTTP.TrustedProxies, &c.Auth.DefaultSubscribe, &c.Auth.DefaultPublish,
 	} {
 		*p = cleanList(*p)
 	}
 	c.SSE.Compression = dedupe(c.SSE.Compression)
+	if len(c.Auth.APIKeys) == 0 {
+		c.Auth.APIKeys = nil // "api_keys: []" in a file means the default
+	}
 	c.Log.Level = strings.ToLower(strings.TrimSpace(c.Log.Level))
 	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
 	c.Node.ID = strings.TrimSpace(c.Node.ID)

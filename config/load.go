@@ -337,6 +337,8 @@ func newFlagSet(fields []field) *pflag.FlagSet {
 			flags.Int(f.key, int(d.Int()), f.usage)
 		case f.typ.Kind() == reflect.Int64:
 			flags.Int64(f.key, d.Int(), f.usage)
+		case f.typ.Kind() == reflect.Float64:
+			flags.Float64(f.key, d.Float(), f.usage)
 		case f.typ == reflect.TypeFor[[]string]():
 			flags.StringSlice(f.key, d.Interface().([]string), f.usage)
 		case f.typ.Kind() == reflect.Slice:
