@@ -102,6 +102,9 @@ type HTTPConfig struct {
 	// the client address (for per-address limits). Default empty: the
 	// connection's peer is the client.
 	TrustedProxies []string `mapstructure:"trusted_proxies" usage:"CIDRs of proxies trusted for X-Forwarded-For"`
+	// PprofAddr, when set, serves net/http/pprof on this separate address
+	// (keep it on loopback). Default empty: off.
+	PprofAddr string `mapstructure:"pprof_addr" usage:"address for net/http/pprof (empty: off)"`
 }
 
 // RedisConfig configures the Redis broker (keys redis.*).

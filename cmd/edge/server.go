@@ -68,6 +68,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<-
 		return err
 	}
 
+	if cfg.HTTP.PprofAddr != "" {
+		go servePprof(cfg.HTTP.PprofAddr, log)
+	}
+
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- hub.Run(hubCtx) }()
