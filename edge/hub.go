@@ -37,6 +37,8 @@ type Hub struct {
 
 	draining chan struct{} // closed by Drain
 	window   time.Duration // the drain window
+
+	writers *writers
 }
 
 // HubOptions configures a Hub.
@@ -47,6 +49,12 @@ type HubOptions struct {
 	Metrics *Metrics
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Writers is how many goroutines write to streams. Default 16 plus 4
+	// per core.
+	Writers int
+	// Tick is how often streams are checked for heartbeats, lifetime and
+	// drain. Default 250ms; it bounds how late a heartbeat may come.
+	Tick time.Duration
 }
 
 // NewHub returns a hub over broker. Run must be called for it to work.
@@ -60,8 +68,14 @@ func NewHub(broker Broker, opts HubOptions) *Hub {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Writers <= 0 {
+		opts.Writers = defaultWriters()
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = 250 * time.Millisecond
+	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &Hub{
+	h := &Hub{
 		ctx:     ctx,
 		stop:    stop,
 		broker:  broker,
@@ -71,6 +85,8 @@ func NewHub(broker Broker, opts HubOptions) *Hub {
 		topics:  make(map[string]*hubTopic),
 		leaving: make(map[string]chan struct{}),
 	}
+	h.writers = newWriters(h, opts.Writers, opts.Tick)
+	return h
 }
 
 // Broker returns the hub's broker.
@@ -84,6 +100,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer h.stop()
 	context.AfterFunc(ctx, h.stop)
 	go h.sweep(h.ctx)
+	h.writers.run(h.ctx)
 	return h.broker.Run(ctx, h)
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,17 +26,36 @@ const (
 	ResetInvalid = "invalid"
 )
 
-// ErrSlowStream ends a stream whose queue overflowed: it could not take
-// events as fast as they came. Its client resumes from history.
-var ErrSlowStream = errors.New("edge: stream too slow, closed")
+// Why streams end.
+var (
+	// ErrSlowStream ends a stream whose queue overflowed: it could not take
+	// events as fast as they came. Its client resumes from history.
+	ErrSlowStream = errors.New("edge: stream too slow, closed")
+	// ErrDraining ends a stream because the node is shutting down; its
+	// client reconnects (to another node) after the retry hint.
+	ErrDraining = errors.New("edge: node draining")
+	// ErrLifetime ends a stream that reached its maximum lifetime or its
+	// credentials' expiry; its client reconnects and resumes.
+	ErrLifetime = errors.New("edge: stream lifetime over")
+)
 
-// StreamWriter is where a stream writes. The HTTP layer passes the response
-// writer seen through http.ResponseController, so that every write gets its
-// own deadline (no server-wide WriteTimeout can apply to a stream).
+// StreamWriter is where a stream writes. Writes come from the hub's writer
+// goroutines, one at a time, never concurrently.
 type StreamWriter interface {
 	Write(p []byte) (int, error)
 	Flush() error
 	SetWriteDeadline(t time.Time) error
+}
+
+// StreamCloser is a StreamWriter the hub must close when the stream ends
+// (a hijacked connection: nothing else will).
+type StreamCloser interface {
+	StreamWriter
+	// Close ends the response cleanly and releases the connection.
+	Close() error
+	// Abort makes a write in progress fail at once, so a stalled client
+	// does not hold a writer goroutine until its deadline.
+	Abort()
 }
 
 // StreamConfig holds the node-wide stream settings. Zero values are not
@@ -67,88 +87,128 @@ type StreamRequest struct {
 	LastEventID string
 	// Protocol labels the stream in metrics: "http1", "h2" or "h2c".
 	Protocol string
+	// Until, when set, ends the stream at that time (its credentials
+	// expire), so the client reconnects with fresh ones.
+	Until time.Time
 }
 
 // Stream is one client's live connection: its topics, its position in each,
-// and a bounded queue the hub fills and the stream's writer drains.
+// and a bounded queue the hub fills and the hub's writers drain. A stream
+// has no goroutine of its own: a small pool writes every stream, so that
+// with thousands of streams a few goroutines are runnable, events that
+// arrive while the pool is busy join the next write of each stream (one
+// syscall for all of them), and publishers are not queued behind thousands
+// of writers.
 type Stream struct {
 	hub     *Hub
 	cfg     StreamConfig
 	w       StreamWriter
 	topics  []string // sorted
 	setHash [3]byte
-	pos     []Position // aligned with topics
+	pos     []Position // aligned with topics; only the writer in turn uses it
+	gauge   *atomic.Int64
+	end     time.Time // lifetime or credentials, whichever is first
 
-	mu       sync.Mutex
-	queue    []*delivery
-	spare    []*delivery
-	overflow bool
-	wake     chan struct{}
+	lastWrite atomic.Int64 // unix nanos of the last successful write
+	deadline  time.Time    // the writer's current deadline; only the writer in turn uses it
 
-	lastWrite time.Time
+	mu        sync.Mutex
+	queue     []*delivery
+	spare     []*delivery
+	overflow  bool
+	heartbeat bool // a heartbeat is due
+	live      bool // start is done: the pool may write
+	scheduled bool // in the ready list or being written
+	closing   bool
+	err       error
+	drainAt   time.Time
+	done      chan struct{} // closed once the stream is over and released
+}
+
+// Done is closed when the stream has ended and no writer uses it any more.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Err says why the stream ended, once Done is closed; nil when its context
+// ended (the client went away).
+func (s *Stream) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 // enqueue adds d to the stream's queue without blocking; a full queue marks
-// the stream as overflowed, and its writer closes it.
+// the stream as overflowed, and the writer ends it.
 func (s *Stream) enqueue(d *delivery) {
 	s.mu.Lock()
 	switch {
-	case s.overflow:
+	case s.overflow || s.closing:
 		s.mu.Unlock()
 		return
 	case len(s.queue) >= s.cfg.QueueSize:
 		s.overflow = true
-		s.queue = nil
+		clear(s.queue)
+		s.queue = s.queue[:0]
 	default:
 		s.queue = append(s.queue, d)
 	}
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	schedule := s.live && !s.scheduled
+	if schedule {
+		s.scheduled = true
 	}
-}
-
-// take returns the queued deliveries, handing the stream an empty queue
-// that reuses the previous batch's memory.
-func (s *Stream) take() ([]*delivery, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	batch := s.queue
-	s.queue = s.spare[:0]
-	s.spare = batch
-	return batch, s.overflow
+	s.mu.Unlock()
+	if schedule {
+		s.hub.writers.schedule(s, s.cfg.BatchWindow)
+	}
 }
 
 // bufPool holds write buffers: a stream holds one only while writing, so
 // idle streams cost no buffer memory.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// Serve runs one stream until the client goes, its lifetime ends, the node
-// drains, or it falls too far behind. The caller has set the response
-// headers; Serve writes the body.
+// Serve runs one stream until ctx ends (the client goes) or the stream ends
+// by itself (lifetime, drain, too slow, a failed write). The caller has set
+// the response headers; Serve writes the body.
 func (h *Hub) Serve(ctx context.Context, w StreamWriter, cfg StreamConfig, req StreamRequest) error {
+	s, err := h.Open(ctx, w, cfg, req)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.stop(nil)
+		<-s.done
+	}
+	return s.Err()
+}
+
+// Open starts a stream: it writes the opening (at once, so proxies and
+// onopen see the stream start even while the broker is slow), joins the
+// topics, and writes resets and replay. The stream then belongs to the
+// hub's writers until it ends; Done tells when. During a drain the stream
+// gets its opening, with the retry hint, and ends with ErrDraining.
+func (h *Hub) Open(ctx context.Context, w StreamWriter, cfg StreamConfig, req StreamRequest) (*Stream, error) {
 	s := &Stream{
 		hub:    h,
 		cfg:    cfg,
 		w:      w,
 		topics: sortedTopics(req.Topics),
-		wake:   make(chan struct{}, 1),
+		gauge:  h.metrics.streamGauge(req.Protocol),
+		end:    time.Now().Add(jitter(cfg.MaxLifetime, cfg.LifetimeJitter)),
+		done:   make(chan struct{}),
+	}
+	if !req.Until.IsZero() && req.Until.Before(s.end) {
+		s.end = req.Until
 	}
 	s.setHash = topicSetHash(s.topics)
-	gauge := h.metrics.streamGauge(req.Protocol)
-	gauge.Add(1)
-	defer gauge.Add(-1)
 
-	// First bytes at once, so proxies and onopen see the stream start even
-	// while the broker is slow.
 	buf := appendRetry(nil, jitter(cfg.Retry, cfg.RetryJitter).Milliseconds())
 	buf = append(buf, ": edge\n\n"...)
 	if err := s.write(buf); err != nil {
-		return err
+		return nil, err
 	}
 	if h.Draining() {
-		return nil // the retry hint sends the client to another node
+		return nil, ErrDraining
 	}
 
 	for i, topic := range s.topics {
@@ -156,19 +216,27 @@ func (h *Hub) Serve(ctx context.Context, w StreamWriter, cfg StreamConfig, req S
 			for _, joined := range s.topics[:i] {
 				h.leave(s, joined)
 			}
-			return fmt.Errorf("join %s: %w", topic, err)
+			return nil, fmt.Errorf("join %s: %w", topic, err)
 		}
 	}
-	defer func() {
-		for _, topic := range s.topics {
-			h.leave(s, topic)
-		}
-	}()
-
+	s.gauge.Add(1)
+	h.writers.add(s)
 	if err := s.start(ctx, req.LastEventID); err != nil {
-		return err
+		s.stop(err)
+		<-s.done
+		return nil, err
 	}
-	return s.run(ctx)
+	s.mu.Lock()
+	s.live = true
+	schedule := (len(s.queue) > 0 || s.overflow) && !s.scheduled && !s.closing
+	if schedule {
+		s.scheduled = true
+	}
+	s.mu.Unlock()
+	if schedule {
+		h.writers.schedule(s, 0)
+	}
+	return s, nil
 }
 
 // start writes what comes before live events: resets and the replay of
@@ -238,7 +306,10 @@ func (s *Stream) start(ctx context.Context, lastEventID string) error {
 		buf = appendEventFrame(buf, ev)
 	}
 	s.hub.metrics.eventsReplayed.Add(uint64(len(replay)))
-	err := s.write(buf)
+	var err error
+	if len(buf) > 0 {
+		err = s.write(buf)
+	}
 	*bp = buf
 	return err
 }
@@ -285,74 +356,71 @@ func (s *Stream) index(topic string) int {
 	return slices.Index(s.topics, topic)
 }
 
-// run sends live events until the stream ends.
-func (s *Stream) run(ctx context.Context) error {
-	heartbeat := time.NewTicker(s.cfg.Heartbeat / 2)
-	defer heartbeat.Stop()
-	lifetime := time.NewTimer(jitter(s.cfg.MaxLifetime, s.cfg.LifetimeJitter))
-	defer lifetime.Stop()
-	draining := s.hub.drainStarted()
-	var drainEnd <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-lifetime.C:
-			return nil
-		case <-draining:
-			// Spread the ends over the drain window so clients do not all
-			// reconnect to the remaining nodes at the same instant.
-			draining = nil
-			drainEnd = time.After(rand.N(s.hub.drainWindow()) + 1)
-		case <-drainEnd:
-			return nil
-		case now := <-heartbeat.C:
-			if now.Sub(s.lastWrite) >= s.cfg.Heartbeat/2 {
-				if err := s.write([]byte(":\n\n")); err != nil {
-					return err
-				}
-			}
-		case <-s.wake:
-			if s.cfg.BatchWindow > 0 {
-				select {
-				case <-time.After(s.cfg.BatchWindow):
-				case <-ctx.Done():
-					return nil
-				}
-			}
-			if err := s.flushQueue(); err != nil {
-				return err
-			}
-		}
+// flush writes everything queued, and a heartbeat if one is due and nothing
+// else is written, in one write and one flush: with thousands of streams,
+// syscalls per event, not bytes, are the cost. Called by one writer at a
+// time (the scheduled flag).
+func (s *Stream) flush() {
+	s.mu.Lock()
+	batch := s.queue
+	s.queue = s.spare[:0]
+	s.spare = batch
+	overflow, heartbeat, closing := s.overflow, s.heartbeat, s.closing
+	s.heartbeat = false
+	s.mu.Unlock()
+
+	var err error
+	switch {
+	case closing:
+	case overflow:
+		s.hub.metrics.slowStreamsClosed.Add(1)
+		err = ErrSlowStream
+	default:
+		err = s.writeBatch(batch, heartbeat)
+	}
+	clear(batch) // let the events be collected once every stream sent them
+
+	s.mu.Lock()
+	if err != nil && !s.closing {
+		s.closing, s.err = true, err
+	}
+	if s.closing {
+		s.mu.Unlock()
+		s.release()
+		return
+	}
+	again := len(s.queue) > 0 || s.heartbeat || s.overflow
+	s.scheduled = again
+	s.mu.Unlock()
+	if again {
+		s.hub.writers.schedule(s, 0)
 	}
 }
 
-// flushQueue writes every queued event in one write and one flush: with
-// thousands of streams, syscalls per event, not bytes, are the cost.
-func (s *Stream) flushQueue() error {
-	batch, overflow := s.take()
-	if overflow {
-		s.hub.metrics.slowStreamsClosed.Add(1)
-		return ErrSlowStream
-	}
-	if len(batch) == 0 {
-		return nil
-	}
+func (s *Stream) writeBatch(batch []*delivery, heartbeat bool) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := (*bp)[:0]
-	now := time.Now()
+	var now time.Time
 	delivered := 0
-	for i, d := range batch {
+	for _, d := range batch {
 		var ok bool
 		buf, ok = s.appendLive(buf, d.ev, d.frame)
 		if ok {
 			delivered++
 			if d.ev.Stored() {
+				if now.IsZero() {
+					now = time.Now()
+				}
 				s.hub.metrics.deliveryLatency.Observe(float64(now.UnixMilli()-d.ev.Time) / 1e3)
 			}
 		}
-		batch[i] = nil // let the event be collected once every stream sent it
+	}
+	if len(buf) == 0 {
+		if !heartbeat {
+			return nil
+		}
+		buf = append(buf, ":\n\n"...)
 	}
 	s.hub.metrics.eventsDelivered.Add(uint64(delivered))
 	err := s.write(buf)
@@ -386,11 +454,16 @@ func (s *Stream) appendLive(buf []byte, ev *Event, frame []byte) ([]byte, bool) 
 	return append(buf, frame...), true
 }
 
-// write sends buf with its own deadline and flushes it.
+// write sends buf with a deadline and flushes it. The deadline is moved
+// only when less than half of it is left: setting it costs as much as a
+// third of a small write, and a write still gets at least half the timeout.
 func (s *Stream) write(buf []byte) error {
 	now := time.Now()
-	if err := s.w.SetWriteDeadline(now.Add(s.cfg.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
+	if s.deadline.Sub(now) < s.cfg.WriteTimeout/2 {
+		s.deadline = now.Add(s.cfg.WriteTimeout)
+		if err := s.w.SetWriteDeadline(s.deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
 	}
 	if _, err := s.w.Write(buf); err != nil {
 		return err
@@ -398,8 +471,46 @@ func (s *Stream) write(buf []byte) error {
 	if err := s.w.Flush(); err != nil {
 		return err
 	}
-	s.lastWrite = now
+	s.lastWrite.Store(now.UnixNano())
 	return nil
+}
+
+// stop ends the stream with err (nil: the client went away). A write in
+// progress is aborted where the writer allows it; the stream is released
+// once no writer holds it.
+func (s *Stream) stop(err error) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.closing, s.err = true, err
+	busy := s.scheduled
+	s.mu.Unlock()
+	if !busy {
+		s.release()
+		return
+	}
+	if c, ok := s.w.(StreamCloser); ok {
+		c.Abort()
+	}
+	// The writer that holds the stream releases it when its write returns.
+	// If the stream is only waiting in the ready list, a writer finds it
+	// closing and releases it at once.
+}
+
+// release gives up everything the stream holds. Called once, by whoever
+// finds it closing with no writer in it.
+func (s *Stream) release() {
+	for _, topic := range s.topics {
+		s.hub.leave(s, topic)
+	}
+	s.hub.writers.remove(s)
+	s.gauge.Add(-1)
+	if c, ok := s.w.(StreamCloser); ok {
+		c.Close()
+	}
+	close(s.done)
 }
 
 // jitter returns base plus a random duration below extra.

@@ -1,9 +1,9 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/edge-rt/edge/edge"
 	"github.com/labstack/echo/v4"
@@ -20,6 +20,14 @@ type Stream struct {
 }
 
 // Serve handles one stream request.
+//
+// An HTTP/1.1 stream takes its connection over (hijacks it): the handler
+// returns and the hub's writers own the connection, so an idle stream costs
+// no goroutine and no net/http buffers (about a third of what net/http
+// holds per connection). Its end is a clean chunked end and a close. A
+// stream that ends its client's way is noticed at the next write (at most a
+// heartbeat later). HTTP/2 streams cannot be taken over: their handler
+// waits for the stream's end.
 func (h *Stream) Serve(c echo.Context) error {
 	r := c.Request()
 	topics, err := streamTopics(r, h.MaxTopics)
@@ -30,9 +38,9 @@ func (h *Stream) Serve(c echo.Context) error {
 	if lastID == "" {
 		lastID = r.URL.Query().Get("lastEventId")
 	}
+	req := edge.StreamRequest{Topics: topics, LastEventID: lastID, Protocol: protocol(r)}
 
-	w := c.Response()
-	hdr := w.Header()
+	hdr := c.Response().Header()
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
 	// no-transform: proxies must not recompress (and so buffer) the stream.
 	hdr.Set("Cache-Control", "no-cache, no-transform")
@@ -45,68 +53,42 @@ func (h *Stream) Serve(c echo.Context) error {
 	if encoding != "" {
 		hdr.Set("Content-Encoding", encoding)
 	}
-	w.WriteHeader(http.StatusOK)
+	metrics := h.Hub.Metrics()
 
-	sw := &streamWriter{
-		wire:     w,
-		rc:       http.NewResponseController(w),
-		metrics:  h.Hub.Metrics(),
-		encoding: encoding,
+	if r.ProtoMajor == 1 {
+		raw, err := hijack(c, metrics, encoding)
+		if err == nil {
+			w := withCompression(raw, encoding)
+			if _, err := h.Hub.Open(r.Context(), w, h.Config, req); err != nil {
+				// The opening (with its retry hint) went out: end cleanly,
+				// and the client comes back after the hint.
+				w.Close()
+				logStreamEnd(c, err)
+			}
+			return nil
+		}
+		if !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		// A writer that cannot be hijacked (a test recorder, a wrapper):
+		// serve it like HTTP/2.
 	}
-	sw.out = sw.countingWrite
-	if encoding != "" {
-		sw.compressor = newCompressor(encoding, writerFunc(sw.countingWrite))
-		sw.out = sw.compressor.Write
-	}
-	err = h.Hub.Serve(r.Context(), sw, h.Config, edge.StreamRequest{
-		Topics:      topics,
-		LastEventID: lastID,
-		Protocol:    protocol(r),
-	})
-	if err != nil && r.Context().Err() == nil {
-		c.Logger().Debugf("stream ended: %v", err)
-	}
+
+	c.Response().WriteHeader(http.StatusOK)
+	w := withCompression(newResponseWriter(c.Response(), metrics, encoding), encoding)
+	err = h.Hub.Serve(r.Context(), w, h.Config, req)
+	w.Flush() // the compressor's end, if any
+	logStreamEnd(c, err)
 	// The response is committed: errors can only end the stream, after which
 	// the client reconnects and resumes from its Last-Event-ID.
 	return nil
 }
 
-// streamWriter writes through echo's response (so its byte count and hooks
-// see it), optionally through a compressor flushed on every Flush, and
-// reaches the connection's flush and deadline through the
-// ResponseController, which unwraps middleware writers.
-type streamWriter struct {
-	wire       *echo.Response
-	rc         *http.ResponseController
-	metrics    *edge.Metrics
-	encoding   string
-	compressor flushWriter
-	out        func([]byte) (int, error)
-}
-
-func (s *streamWriter) Write(p []byte) (int, error) { return s.out(p) }
-
-func (s *streamWriter) Flush() error {
-	if s.compressor != nil {
-		if err := s.compressor.Flush(); err != nil {
-			return err
-		}
+func logStreamEnd(c echo.Context, err error) {
+	if err != nil && c.Request().Context().Err() == nil {
+		c.Logger().Debugf("stream ended: %v", err)
 	}
-	return s.rc.Flush()
 }
-
-func (s *streamWriter) SetWriteDeadline(t time.Time) error { return s.rc.SetWriteDeadline(t) }
-
-// countingWrite writes to the wire and counts the bytes as they go out.
-func (s *streamWriter) countingWrite(p []byte) (int, error) {
-	n, err := s.wire.Write(p)
-	s.metrics.BytesWritten(s.encoding, n)
-	return n, err
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // streamTopics reads topic=a&topic=b and topics=a,b.
 func streamTopics(r *http.Request, max int) ([]string, error) {

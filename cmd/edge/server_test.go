@@ -28,7 +28,7 @@ import (
 // returns its base URL. The server drains when the test ends.
 func startServer(t *testing.T, flags ...string) (string, context.CancelFunc, chan error) {
 	t.Helper()
-	args := append([]string{"--config", "", "--http.addr", "127.0.0.1:0"}, flags...)
+	args := append([]string{"--config", "", "--http.addr", "127.0.0.1:0", "--http.drain_timeout", "500ms"}, flags...)
 	cfg, err := config.Load(args)
 	if err != nil {
 		t.Fatal(err)

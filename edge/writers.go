@@ -1,0 +1,199 @@
+package edge
+
+import (
+	"context"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// writers is the hub's pool of goroutines that write to streams, and the
+// registry of its streams. A stream with something to send is put on the
+// ready list once; a writer takes it, sends all it has in one write, and
+// puts it back only if more came meanwhile. A scanner goroutine sends
+// heartbeats and ends streams whose lifetime is over or whose turn to
+// leave a draining node has come.
+type writers struct {
+	hub  *Hub
+	n    int
+	tick time.Duration
+
+	mu      sync.Mutex
+	ready   []*Stream
+	head    int // ready[head:] waits
+	streams map[*Stream]struct{}
+	wake    chan struct{}
+}
+
+func newWriters(h *Hub, n int, tick time.Duration) *writers {
+	return &writers{hub: h, n: n, tick: tick, streams: make(map[*Stream]struct{}), wake: make(chan struct{}, n)}
+}
+
+// defaultWriters is the pool size: more than the cores, so that writes
+// blocked on slow clients (each up to its deadline) do not idle the CPU,
+// and few enough that the run queue stays short for publishers.
+func defaultWriters() int { return 16 + 4*runtime.GOMAXPROCS(0) }
+
+func (p *writers) add(s *Stream) {
+	p.mu.Lock()
+	p.streams[s] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *writers) remove(s *Stream) {
+	p.mu.Lock()
+	delete(p.streams, s)
+	p.mu.Unlock()
+}
+
+// count returns how many streams the pool serves.
+func (p *writers) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.streams)
+}
+
+// schedule puts s on the ready list, after delay when positive (batching).
+// The caller has set s.scheduled.
+func (p *writers) schedule(s *Stream, delay time.Duration) {
+	if delay > 0 {
+		time.AfterFunc(delay, func() { p.push(s) })
+		return
+	}
+	p.push(s)
+}
+
+func (p *writers) push(s *Stream) {
+	p.mu.Lock()
+	p.ready = append(p.ready, s)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default: // every writer is awake already
+	}
+}
+
+func (p *writers) pop() *Stream {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.head == len(p.ready) {
+		p.ready, p.head = p.ready[:0], 0
+		return nil
+	}
+	s := p.ready[p.head]
+	p.ready[p.head] = nil
+	p.head++
+	return s
+}
+
+// run starts the writers and the scanner; they stop when ctx ends.
+func (p *writers) run(ctx context.Context) {
+	for range p.n {
+		go p.work(ctx)
+	}
+	go p.scan(ctx)
+}
+
+// yieldEvery is how many streams a writer serves between yields.
+const yieldEvery = 8
+
+func (p *writers) work(ctx context.Context) {
+	for n := 1; ; n++ {
+		if s := p.pop(); s != nil {
+			s.flush()
+			if n%yieldEvery == 0 {
+				// Let others run: a writer with work never blocks (sockets
+				// are non-blocking), and without a yield the goroutines
+				// woken by the network (publishers, the broker's reader)
+				// wait behind whole time slices of writing.
+				runtime.Gosched()
+			}
+			continue
+		}
+		select {
+		case <-p.wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (p *writers) scan(ctx context.Context) {
+	t := time.NewTicker(p.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			p.stopAll()
+			return
+		case now := <-t.C:
+			p.scanOnce(now)
+		}
+	}
+}
+
+// scanOnce decides under the lock and acts outside it: stopping a stream
+// takes the pool's lock again.
+func (p *writers) scanOnce(now time.Time) {
+	draining := p.hub.Draining()
+	var window time.Duration
+	if draining {
+		window = p.hub.drainWindow()
+	}
+	var stop []*Stream
+	var stopErr []error
+	var beat []*Stream
+	p.mu.Lock()
+	for s := range p.streams {
+		s.mu.Lock()
+		if !s.live || s.closing {
+			s.mu.Unlock()
+			continue
+		}
+		if draining && s.drainAt.IsZero() {
+			// Spread the ends over the window so clients do not all
+			// reconnect to the remaining nodes at the same instant.
+			s.drainAt = now.Add(rand.N(window) + 1)
+		}
+		switch {
+		case !now.Before(s.end):
+			stop, stopErr = append(stop, s), append(stopErr, ErrLifetime)
+		case draining && !now.Before(s.drainAt):
+			stop, stopErr = append(stop, s), append(stopErr, ErrDraining)
+		case now.UnixNano()-s.lastWrite.Load() >= int64(s.cfg.Heartbeat-p.tick):
+			// Due within a tick: send it now, so silences never exceed the
+			// heartbeat.
+			s.heartbeat = true
+			if !s.scheduled {
+				s.scheduled = true
+				beat = append(beat, s)
+			}
+		}
+		s.mu.Unlock()
+	}
+	p.mu.Unlock()
+	for i, s := range stop {
+		s.stop(stopErr[i])
+	}
+	for _, s := range beat {
+		p.push(s)
+	}
+}
+
+// stopAll ends every stream when the hub stops.
+func (p *writers) stopAll() {
+	p.mu.Lock()
+	all := make([]*Stream, 0, len(p.streams))
+	for s := range p.streams {
+		all = append(all, s)
+	}
+	p.mu.Unlock()
+	for _, s := range all {
+		s.stop(ErrDraining)
+	}
+	// Writers have stopped: release what is still waiting for one.
+	for s := p.pop(); s != nil; s = p.pop() {
+		s.flush()
+	}
+}
