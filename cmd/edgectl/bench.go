@@ -22,6 +22,7 @@ type benchOptions struct {
 	rate            float64
 	events          int
 	burst           bool
+	publishers      int
 	proto           string
 	warmup          int
 	sources         int
@@ -51,6 +52,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Float64Var(&o.rate, "rate", 20, "events published per second")
 	fs.IntVar(&o.events, "events", 200, "events to publish and measure")
 	fs.BoolVar(&o.burst, "burst", false, "publish back to back, ignoring --rate: the server's publish path sets the pace")
+	fs.IntVar(&o.publishers, "publishers", 1, "publishes in flight at once; above 1 the rate holds when answers are slow, and n order is not publish order (out-of-order is not counted)")
 	fs.StringVar(&o.proto, "proto", "http1", "stream protocol: http1 (a connection per stream) or h2c (HTTP/2 prior knowledge)")
 	fs.IntVar(&o.warmup, "warmup", 0, "events delivered to every stream before the measured run (not counted); memory is measured again after them")
 	fs.IntVar(&o.sources, "sources", 1, "source addresses 127.0.0.1…127.0.0.N to spread connections over (more ephemeral ports)")
@@ -148,7 +150,7 @@ func bench(ctx context.Context, o benchOptions, progress io.Writer) (*benchRepor
 	defer ctrl.CloseIdleConnections()
 	samp := &sampler{client: ctrl, metricsURL: metricsURL, header: header, pid: o.pid}
 	runID := rand.Int64()
-	pub := &publisher{client: ctrl, url: publishURL, header: header, runID: runID, errs: &errorLog{}}
+	pub := &publisher{client: ctrl, url: publishURL, header: header, runID: runID, errs: &errorLog{}, inFlight: o.publishers}
 
 	rep := &benchReport{
 		Server: o.srv.server, Proto: o.proto, Topic: o.topic, Sources: o.sources,

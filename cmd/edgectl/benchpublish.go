@@ -7,11 +7,14 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
-// publisher publishes the bench's events, one request at a time so the
-// topic's order is the order of n.
+// publisher publishes the bench's events. With one request in flight at a
+// time (the default), the topic's order is the order of n; with several,
+// the schedule holds even when one answer is slow (a backend with many
+// workers publishing), and n order is no longer publish order.
 type publisher struct {
 	client *http.Client
 	url    string
@@ -19,6 +22,8 @@ type publisher struct {
 	runID  int64
 	hist   histogram
 	errs   *errorLog
+	// inFlight is how many publishes may be under way at once.
+	inFlight int
 }
 
 // publishResult is what one run of the publisher did.
@@ -38,7 +43,9 @@ func (p *publisher) run(ctx context.Context, count int, rate float64, burst bool
 	if !burst {
 		interval = time.Duration(float64(time.Second) / rate)
 	}
-	body := make([]byte, 0, 64)
+	var mu sync.Mutex // guards res and p.hist when several are in flight
+	slots := make(chan struct{}, max(p.inFlight, 1))
+	var wg sync.WaitGroup
 	start := time.Now()
 	res.first = start
 	for i := range count {
@@ -47,32 +54,47 @@ func (p *publisher) run(ctx context.Context, count int, rate float64, burst bool
 				break
 			}
 		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
 		if ctx.Err() != nil {
 			break
 		}
-		n := nOf(i)
-		sent := time.Now()
-		// The send time goes in the event: latency is receive time minus
-		// it, on the same machine's clock.
-		body = append(body[:0], `{"data":{"n":`...)
-		body = strconv.AppendInt(body, n, 10)
-		body = append(body, `,"t":`...)
-		body = strconv.AppendInt(body, sent.UnixNano(), 10)
-		body = append(body, `,"r":`...)
-		body = strconv.AppendInt(body, p.runID, 10)
-		body = append(body, `}}`...)
-		if err := p.publish(ctx, body); err != nil {
-			res.failed++
-			p.errs.note(fmt.Errorf("publish: %w", err))
-		} else {
-			res.ok++
-			if n >= 0 {
-				setBit(res.published, int(n))
+		wg.Add(1)
+		go func(n int64) {
+			defer func() { <-slots; wg.Done() }()
+			sent := time.Now()
+			// The send time goes in the event: latency is receive time
+			// minus it, on the same machine's clock.
+			body := make([]byte, 0, 64)
+			body = append(body, `{"data":{"n":`...)
+			body = strconv.AppendInt(body, n, 10)
+			body = append(body, `,"t":`...)
+			body = strconv.AppendInt(body, sent.UnixNano(), 10)
+			body = append(body, `,"r":`...)
+			body = strconv.AppendInt(body, p.runID, 10)
+			body = append(body, `}}`...)
+			err := p.publish(ctx, body)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.failed++
+				p.errs.note(fmt.Errorf("publish: %w", err))
+			} else {
+				res.ok++
+				if n >= 0 {
+					setBit(res.published, int(n))
+				}
+				p.hist.Record(time.Since(sent))
 			}
-			p.hist.Record(time.Since(sent))
+			res.last = time.Now()
+		}(nOf(i))
+		if p.inFlight <= 1 {
+			wg.Wait() // strictly one at a time: n order is publish order
 		}
-		res.last = time.Now()
 	}
+	wg.Wait()
 	return res
 }
 
