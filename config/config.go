@@ -417,6 +417,13 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("http.trusted_proxies[%d]", i), "want a CIDR such as 10.0.0.0/8: %v", err)
 		}
 	}
+	for i, secret := range c.Auth.HMACSecrets {
+		// An HS256 token lets anyone guess its secret offline: short ones
+		// fall to brute force.
+		if len(secret) < 32 {
+			bad(fmt.Sprintf("auth.hmac_secrets[%d]", i), "is %d bytes, want at least 32 (e.g. openssl rand -hex 32)", len(secret))
+		}
+	}
 	for i, k := range c.Auth.APIKeys {
 		if k.Name == "" {
 			bad(fmt.Sprintf("auth.api_keys[%d].name", i), "must be set")

@@ -120,7 +120,7 @@ redis:
   addrs: ["r1:6379", "r2:6379"]
   sharded_pubsub: true
 auth:
-  hmac_secrets: [one, two]
+  hmac_secrets: [one-0123456789abcdef0123456789abcdef, two-0123456789abcdef0123456789abcdef]
 sse:
   heartbeat: 20s
   batch_window: 0
@@ -148,7 +148,7 @@ log:
 		{"http.cors_origins", c.HTTP.CORSOrigins, []string{"https://a.example", "https://b.example:8443"}},
 		{"redis.addrs", c.Redis.Addrs, []string{"r1:6379", "r2:6379"}},
 		{"redis.sharded_pubsub", c.Redis.ShardedPubSub, true},
-		{"auth.hmac_secrets", c.Auth.HMACSecrets, []string{"one", "two"}},
+		{"auth.hmac_secrets", c.Auth.HMACSecrets, []string{"one-0123456789abcdef0123456789abcdef", "two-0123456789abcdef0123456789abcdef"}},
 		{"sse.heartbeat", c.SSE.Heartbeat, 20 * time.Second},
 		{"sse.batch_window", c.SSE.BatchWindow, time.Duration(0)},
 		{"sse.compression", c.SSE.Compression, []string{"gzip", "br"}},
@@ -254,14 +254,14 @@ sse:
 func TestEnvOnlyKeys(t *testing.T) {
 	t.Setenv("EDGE_UPLOADS_DIR", "/srv/up")
 	t.Setenv("EDGE_NODE_ID", "node-7")
-	t.Setenv("EDGE_AUTH_HMAC_SECRETS", " s1 , s2,,")
+	t.Setenv("EDGE_AUTH_HMAC_SECRETS", " s1-0123456789abcdef0123456789abcdef , s2-0123456789abcdef0123456789abcdef,,")
 	t.Setenv("EDGE_HTTP_H2C", "true")
 	t.Setenv("EDGE_HTTP_MAX_BODY_BYTES", "2048")
 	t.Setenv("EDGE_RETENTION_RULES", `[{"pattern":"chat:*","max_events":5,"max_age":"1h"}]`)
 	c := mustLoad(t, noFile...)
 	eq(t, "uploads.dir", c.Uploads.Dir, "/srv/up")
 	eq(t, "node.id", c.Node.ID, "node-7")
-	eq(t, "auth.hmac_secrets", c.Auth.HMACSecrets, []string{"s1", "s2"})
+	eq(t, "auth.hmac_secrets", c.Auth.HMACSecrets, []string{"s1-0123456789abcdef0123456789abcdef", "s2-0123456789abcdef0123456789abcdef"})
 	eq(t, "http.h2c", c.HTTP.H2C, true)
 	eq(t, "http.max_body_bytes", c.HTTP.MaxBodyBytes, int64(2048))
 	eq(t, "retention.rules", c.Retention.Rules, []edge.RetentionRule{{Pattern: "chat:*", Retention: edge.Retention{MaxEvents: 5, MaxAge: time.Hour}}})
@@ -306,6 +306,9 @@ func TestErrors(t *testing.T) {
 		{name: "empty rule pattern", file: "retention:\n  rules:\n    - max_events: 3\n", key: "retention.rules[0].pattern"},
 		{name: "tls_cert without tls_key", file: "http:\n  tls_cert: c.pem\n", key: "http.tls_cert"},
 		{name: "tls_key without tls_cert", args: []string{"--http.tls_key=k.pem"}, key: "http.tls_cert"},
+		{name: "short hmac secret", args: []string{"--auth.hmac_secrets=short"}, key: "auth.hmac_secrets[0]"},
+		{name: "bad api key hash", file: "auth:\n  api_keys: [{name: k, hash: nothex}]\n", key: "auth.api_keys[0].hash"},
+		{name: "bad trusted proxy", args: []string{"--http.trusted_proxies=10.0.0.1"}, key: "http.trusted_proxies[0]"},
 		{name: "h2c with tls", args: []string{"--http.tls_cert=c", "--http.tls_key=k", "--http.h2c"}, key: "http.h2c"},
 		{name: "bad addr", args: []string{"--http.addr=8080"}, key: "http.addr"},
 		{name: "bad cors origin", args: []string{"--http.cors_origins=https://a.example/"}, key: "http.cors_origins[0]"},
@@ -538,7 +541,7 @@ func TestLogValueRedactsSecrets(t *testing.T) {
 	t.Parallel()
 	c := Config{
 		Redis: RedisConfig{Addrs: []string{"r:6379"}, Password: "hunter2"},
-		Auth:  AuthConfig{HMACSecrets: []string{"topsecret"}},
+		Auth:  AuthConfig{HMACSecrets: []string{"topsecret-0123456789abcdef0123456789"}},
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -546,7 +549,7 @@ func TestLogValueRedactsSecrets(t *testing.T) {
 	var b bytes.Buffer
 	slog.New(slog.NewTextHandler(&b, nil)).Info("ConfigLoaded", "config", c)
 	out := b.String()
-	for _, s := range []string{"hunter2", "topsecret"} {
+	for _, s := range []string{"hunter2", "topsecret"} { // a part of the secret is a leak too
 		if strings.Contains(out, s) {
 			t.Errorf("log line leaks %q: %s", s, out)
 		}

@@ -90,6 +90,10 @@ type StreamRequest struct {
 	// Until, when set, ends the stream at that time (its credentials
 	// expire), so the client reconnects with fresh ones.
 	Until time.Time
+	// OnEnd, when set, is called once when a stream that Open started ends
+	// (to give back what the caller holds for it). Idempotent callers only:
+	// it is also called when Open fails after joining.
+	OnEnd func()
 }
 
 // Stream is one client's live connection: its topics, its position in each,
@@ -108,6 +112,7 @@ type Stream struct {
 	pos     []Position // aligned with topics; only the writer in turn uses it
 	gauge   *atomic.Int64
 	end     time.Time // lifetime or credentials, whichever is first
+	onEnd   func()
 
 	lastWrite atomic.Int64 // unix nanos of the last successful write
 	deadline  time.Time    // the writer's current deadline; only the writer in turn uses it
@@ -194,6 +199,7 @@ func (h *Hub) Open(ctx context.Context, w StreamWriter, cfg StreamConfig, req St
 		w:      w,
 		topics: sortedTopics(req.Topics),
 		gauge:  h.metrics.streamGauge(req.Protocol),
+		onEnd:  req.OnEnd,
 		end:    time.Now().Add(jitter(cfg.MaxLifetime, cfg.LifetimeJitter)),
 		done:   make(chan struct{}),
 	}
@@ -509,6 +515,9 @@ func (s *Stream) release() {
 	s.gauge.Add(-1)
 	if c, ok := s.w.(StreamCloser); ok {
 		c.Close()
+	}
+	if s.onEnd != nil {
+		s.onEnd()
 	}
 	close(s.done)
 }

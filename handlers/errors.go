@@ -43,6 +43,10 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		e := toError(err)
+		var ra *retryAfterError
+		if errors.As(err, &ra) {
+			c.Response().Header().Set("Retry-After", retryAfterSeconds(ra.after))
+		}
 		if e.Status >= 500 {
 			log.Error("RequestFailed", "method", c.Request().Method, "path", c.Path(), "status", e.Status, "err", err)
 		}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/edge-rt/edge/edge"
+	"github.com/edge-rt/edge/edge/auth"
+	"github.com/edge-rt/edge/edge/limit"
 	"github.com/edge-rt/edge/internal/ssetest"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -29,18 +31,28 @@ type testServer struct {
 	*httptest.Server
 	hub    *edge.Hub
 	broker edge.Broker
+	token  string // a token that may follow and publish to every topic
 }
+
+// testSecret signs the test servers' tokens.
+const testSecret = "handlers-test-secret-0123456789abcdef"
+
+// testLimits are high enough that only tests of the limits meet them.
+var testLimits = Limits{StreamsPerUser: 100, StreamsPerIP: 100, PublishRate: 1000, PublishBurst: 1000, MaxHeaderBytes: 16 << 10}
 
 // newTestServer serves Edge's routes over a memory broker.
 func newTestServer(t *testing.T, cfg edge.StreamConfig) *testServer {
 	t.Helper()
 	b := edge.NewMemoryBroker(edge.RetentionPolicy{})
-	return newTestServerWith(t, b, cfg)
+	return newTestServerWith(t, b, cfg, testLimits, limit.NewMemoryLimiter(), nil)
 }
 
-func newTestServerWith(t *testing.T, b edge.Broker, cfg edge.StreamConfig) *testServer {
+func newTestServerWith(t *testing.T, b edge.Broker, cfg edge.StreamConfig, limits Limits, rate limit.Limiter, log *slog.Logger) *testServer {
 	t.Helper()
-	hub := edge.NewHub(b, edge.HubOptions{})
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	hub := edge.NewHub(b, edge.HubOptions{Tick: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); hub.Run(ctx) }()
@@ -48,26 +60,85 @@ func newTestServerWith(t *testing.T, b edge.Broker, cfg edge.StreamConfig) *test
 	if err := hub.Metrics().Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	e := New(Deps{
+	authn, err := auth.New(auth.Config{
+		HMACSecrets:      []string{testSecret},
+		QueryToken:       true,
+		Issuer:           testIssuer,
+		Audience:         testAudience,
+		DefaultSubscribe: []string{"user:{sub}", "org:{org}:*"},
+		APIKeys:          []auth.APIKey{{Name: "billing", Hash: auth.HashAPIKey(testAPIKey), Publish: []string{"org:*:billing"}}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Deps{
 		Hub: hub, Stream: cfg, MaxTopics: 4, MaxBodyBytes: 4096, MaxEventBytes: 1024, Compression: []string{"br", "gzip"},
-		NodeID: "test", Registry: reg, Logger: slog.New(slog.DiscardHandler),
+		NodeID: "test", Registry: reg, Logger: log,
+		Auth: authn, Limits: limits, RateLimiter: rate,
+		CORSOrigins: []string{"https://app.example.com", "https://*.acme.io"},
 	})
-	srv := httptest.NewUnstartedServer(e)
-	srv.Config.BaseContext = nil
-	srv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e)
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
 		cancel()
 		<-done
 	})
-	return &testServer{Server: srv, hub: hub, broker: b}
+	return &testServer{Server: srv, hub: hub, broker: b, token: mint(t, auth.Claims{Subject: "tester", Subscribe: []string{"*"}, Publish: []string{"*"}}, time.Hour)}
+}
+
+// testAPIKey may publish to org:*:billing.
+const testAPIKey = "edge-test-api-key-for-billing"
+
+// The test servers require this issuer and audience.
+const (
+	testIssuer   = "https://issuer.test"
+	testAudience = "edge"
+)
+
+// mint signs c with the test secret, for the test issuer and audience
+// unless c names others.
+func mint(t *testing.T, c auth.Claims, ttl time.Duration) string {
+	t.Helper()
+	if c.Issuer == "" {
+		c.Issuer = testIssuer
+	}
+	if c.Audience == nil {
+		c.Audience = []string{testAudience}
+	}
+	tok, err := auth.Mint(testSecret, c, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// open opens a stream with the server's all-topics token.
+func (s *testServer) open(t *testing.T, url string, header http.Header) *ssetest.Stream {
+	t.Helper()
+	h := http.Header{"Authorization": {"Bearer " + s.token}}
+	for k, v := range header {
+		h[k] = v
+	}
+	return ssetest.Open(t, s.Client(), url, h)
+}
+
+// get GETs path with the server's all-topics token.
+func (s *testServer) get(t *testing.T, path string) (*http.Response, error) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	return s.Client().Do(req)
 }
 
 func (s *testServer) publish(t *testing.T, topic, body string, header ...string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/topics/"+topic+"/events", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.token)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -96,7 +167,7 @@ func errorCode(t *testing.T, body map[string]any) string {
 func TestStreamHeadersAndFirstBytes(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, testStream)
-	st := ssetest.Open(t, s.Client(), s.URL+"/v1/stream?topic=a&topics=b,c", nil)
+	st := s.open(t, s.URL+"/v1/stream?topic=a&topics=b,c", nil)
 	if st.Resp.StatusCode != 200 {
 		t.Fatalf("status %d", st.Resp.StatusCode)
 	}
@@ -130,7 +201,7 @@ func TestStreamHeartbeat(t *testing.T) {
 	cfg := testStream
 	cfg.Heartbeat = 100 * time.Millisecond
 	s := newTestServer(t, cfg)
-	st := ssetest.Open(t, s.Client(), s.URL+"/v1/stream?topic=quiet", nil)
+	st := s.open(t, s.URL+"/v1/stream?topic=quiet", nil)
 	st.Next(t, 2*time.Second, func(f ssetest.Frame) bool { return f.HasID }) // opening done
 	var beats []time.Time
 	for len(beats) < 3 {
@@ -150,7 +221,7 @@ func TestStreamHeartbeat(t *testing.T) {
 func TestStreamDeliversMultiLineData(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, testStream)
-	st := ssetest.Open(t, s.Client(), s.URL+"/v1/stream?topic=text", nil)
+	st := s.open(t, s.URL+"/v1/stream?topic=text", nil)
 	st.Next(t, 2*time.Second, func(f ssetest.Frame) bool { return f.HasID })
 	body := `{"type":"note","data":{"text":"line one\nline two\r\nid: 99\n\ndata: forged"}}`
 	if code, out := s.publish(t, "text", body); code != 201 {
@@ -185,7 +256,7 @@ func TestStreamRejectsBadRequests(t *testing.T) {
 		{"topics=a,b,c,d,e", "too_many_topics"},
 	}
 	for _, c := range cases {
-		resp, err := s.Client().Get(s.URL + "/v1/stream?" + c.query)
+		resp, err := s.get(t, "/v1/stream?"+c.query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +273,7 @@ func TestGarbageLastEventIDResets(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, testStream)
 	for _, id := range []string{"garbage", "12345", "a b", strings.Repeat("z", 300)} {
-		st := ssetest.Open(t, s.Client(), s.URL+"/v1/stream?topic=a&topic=b", http.Header{"Last-Event-Id": {id}})
+		st := s.open(t, s.URL+"/v1/stream?topic=a&topic=b", http.Header{"Last-Event-Id": {id}})
 		if st.Resp.StatusCode != 200 {
 			t.Fatalf("Last-Event-ID %q: status %d", id, st.Resp.StatusCode)
 		}
@@ -213,7 +284,7 @@ func TestGarbageLastEventIDResets(t *testing.T) {
 		st.Close()
 	}
 	// The query parameter works the same way (EventSource cannot set headers).
-	st := ssetest.Open(t, s.Client(), s.URL+"/v1/stream?topic=a&lastEventId=nope", nil)
+	st := s.open(t, s.URL+"/v1/stream?topic=a&lastEventId=nope", nil)
 	if f := st.Next(t, 2*time.Second, ssetest.Event); f.Event != "reset" {
 		t.Fatalf("lastEventId=nope: got %+v", f)
 	}
@@ -234,7 +305,7 @@ func TestPublishAndResumeOverHTTP(t *testing.T) {
 		s.publish(t, "orders", fmt.Sprintf(`{"data":{"n":%d}}`, i))
 	}
 	// The id from publish resumes a stream right after that event.
-	st := ssetest.Open(t, s.Client(), s.URL+"/v1/stream?topic=orders&lastEventId="+first["id"].(string), nil)
+	st := s.open(t, s.URL+"/v1/stream?topic=orders&lastEventId="+first["id"].(string), nil)
 	for i := 2; i <= 4; i++ {
 		f := st.Next(t, 2*time.Second, ssetest.Event)
 		if want := fmt.Sprintf(`"data":{"n":%d}`, i); !strings.Contains(f.Data, want) {
@@ -242,7 +313,7 @@ func TestPublishAndResumeOverHTTP(t *testing.T) {
 		}
 	}
 	// History as JSON.
-	resp, err := s.Client().Get(s.URL + "/v1/topics/orders/events?after=1&limit=2")
+	resp, err := s.get(t, "/v1/topics/orders/events?after=1&limit=2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +362,7 @@ func TestPublishRejectsBadInput(t *testing.T) {
 		}
 	}
 	// Nothing of it was stored.
-	resp, _ := s.Client().Get(s.URL + "/v1/topics/t/events")
+	resp, _ := s.get(t, "/v1/topics/t/events")
 	var h struct{ Head uint64 }
 	json.NewDecoder(resp.Body).Decode(&h)
 	resp.Body.Close()
@@ -303,12 +374,12 @@ func TestPublishRejectsBadInput(t *testing.T) {
 func TestDrainAnswersStreamsWithRetry(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, testStream)
-	open := ssetest.Open(t, s.Client(), s.URL+"/v1/stream?topic=d", nil)
+	open := s.open(t, s.URL+"/v1/stream?topic=d", nil)
 	open.Next(t, 2*time.Second, func(f ssetest.Frame) bool { return f.HasID })
 	s.hub.Drain(200 * time.Millisecond)
 	open.WaitEnd(t, 3*time.Second)
 
-	late := ssetest.Open(t, s.Client(), s.URL+"/v1/stream?topic=d", nil)
+	late := s.open(t, s.URL+"/v1/stream?topic=d", nil)
 	if late.Resp.StatusCode != 200 {
 		t.Fatalf("stream during drain: status %d, want 200", late.Resp.StatusCode)
 	}
@@ -326,7 +397,7 @@ func TestDrainAnswersStreamsWithRetry(t *testing.T) {
 func TestStatsAndMetrics(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, testStream)
-	st := ssetest.Open(t, s.Client(), s.URL+"/v1/stream?topic=m", nil)
+	st := s.open(t, s.URL+"/v1/stream?topic=m", nil)
 	st.Next(t, 2*time.Second, func(f ssetest.Frame) bool { return f.HasID })
 	s.publish(t, "m", `{"data":1}`)
 	st.Next(t, 2*time.Second, ssetest.Event)
@@ -355,7 +426,7 @@ func TestPercentEncodedTopicInPath(t *testing.T) {
 	if code != 201 || out["topic"] != "room:42" {
 		t.Fatalf("publish to room%%3A42: %d %v", code, out)
 	}
-	resp, err := s.Client().Get(s.URL + "/v1/topics/org%3Aacme%3Afinance/events")
+	resp, err := s.get(t, "/v1/topics/org%3Aacme%3Afinance/events")
 	if err != nil {
 		t.Fatal(err)
 	}

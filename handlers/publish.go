@@ -21,6 +21,9 @@ type Topics struct {
 	MaxBodyBytes int64
 	// MaxEventBytes bounds the published data.
 	MaxEventBytes int
+
+	limits  *limiter
+	refused *Metrics
 }
 
 type publishRequest struct {
@@ -45,10 +48,18 @@ func (h *Topics) Publish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	p := principal(c)
+	if !p.CanPublish(topic) {
+		return forbidden("publish to", topic)
+	}
+	if err := h.limits.allowPublish(c, p); err != nil {
+		return err
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, h.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
+			h.refused.refused(limitBodySize)
 			return err
 		}
 		return errorf(http.StatusBadRequest, "bad_body", "reading the body: %v", err)
@@ -66,6 +77,7 @@ func (h *Topics) Publish(c echo.Context) error {
 		return errorf(http.StatusBadRequest, "missing_data", "the event needs a \"data\" field")
 	}
 	if len(req.Data) > h.MaxEventBytes {
+		h.refused.refused(limitEventSize)
 		return errorf(http.StatusRequestEntityTooLarge, "event_too_large", "event data is %d bytes, the limit is %d", len(req.Data), h.MaxEventBytes)
 	}
 	res, err := h.Broker.Publish(c.Request().Context(), edge.Publication{
@@ -115,6 +127,10 @@ func (h *Topics) History(c echo.Context) error {
 	topic, err := topicParam(c)
 	if err != nil {
 		return err
+	}
+	// Reading history is following the topic, after the fact.
+	if !principal(c).CanSubscribe(topic) {
+		return forbidden("read the history of", topic)
 	}
 	after, err := queryUint(c, "after", 0)
 	if err != nil {

@@ -2,10 +2,13 @@ package handlers
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/edge-rt/edge/edge"
+	"github.com/edge-rt/edge/edge/auth"
+	"github.com/edge-rt/edge/edge/limit"
 	"github.com/edge-rt/edge/static"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -24,31 +27,69 @@ type Deps struct {
 	NodeID        string
 	Registry      *prometheus.Registry
 	Logger        *slog.Logger
+	// Auth authenticates every /v1 request but /v1/stats.
+	Auth *auth.Authenticator
+	// Limits are the abuse limits; RateLimiter enforces the publish rate
+	// (Redis's across nodes, or in memory for one node).
+	Limits      Limits
+	RateLimiter limit.Limiter
+	// CORSOrigins is the allowlist of cross-origin callers.
+	CORSOrigins []string
+	// TrustedProxies are CIDRs whose X-Forwarded-For names the client.
+	TrustedProxies []*net.IPNet
 }
 
 // New returns the echo instance with every route of Edge.
-func New(d Deps) *echo.Echo {
+func New(d Deps) (*echo.Echo, error) {
+	metrics, err := NewMetrics(d.Registry)
+	if err != nil {
+		return nil, err
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = ErrorHandler(d.Logger)
+	e.IPExtractor = ipExtractor(d.TrustedProxies)
 	// No Timeout, ContextTimeout, BodyDump or Gzip middleware: they buffer
 	// or cut streams (see FIELD-NOTES).
 	e.Use(middleware.Recover())
 	e.Use(requestLog(d.Logger))
+	e.Use(limitHeaders(d.Limits.MaxHeaderBytes, metrics))
+	// One CORS layer for the whole server (the tus routes included), before
+	// authentication: a preflight carries no credentials.
+	e.Use(cors(d.CORSOrigins))
 
-	stream := &Stream{Hub: d.Hub, Config: d.Stream, MaxTopics: d.MaxTopics, Compression: d.Compression}
-	topics := &Topics{Broker: d.Hub.Broker(), Metrics: d.Hub.Metrics(), MaxBodyBytes: d.MaxBodyBytes, MaxEventBytes: d.MaxEventBytes}
+	lim := &limiter{Limits: d.Limits, rate: d.RateLimiter, streams: limit.NewCounter(), metrics: metrics}
+	stream := &Stream{Hub: d.Hub, Config: d.Stream, MaxTopics: d.MaxTopics, Compression: d.Compression, limits: lim, metrics: metrics}
+	topics := &Topics{Broker: d.Hub.Broker(), Metrics: d.Hub.Metrics(), MaxBodyBytes: d.MaxBodyBytes, MaxEventBytes: d.MaxEventBytes, limits: lim, refused: metrics}
 	op := &Operate{Hub: d.Hub, NodeID: d.NodeID}
 
-	e.GET("/v1/stream", stream.Serve)
-	e.POST("/v1/topics/:topic/events", topics.Publish)
-	e.GET("/v1/topics/:topic/events", topics.History)
+	v1 := e.Group("/v1", authenticate(d.Auth, metrics))
+	v1.GET("/stream", stream.Serve)
+	v1.POST("/topics/:topic/events", topics.Publish)
+	v1.GET("/topics/:topic/events", topics.History)
+	// Operator endpoints carry no user data and are scraped by machines
+	// without tokens; keep them off the public listener's path in
+	// production (see README).
 	e.GET("/v1/stats", op.Stats)
 	e.GET("/healthz", op.Healthz)
 	e.GET("/readyz", op.Readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 	e.GET("/*", echo.WrapHandler(http.FileServerFS(static.Files)))
-	return e
+	return e, nil
+}
+
+// ipExtractor reads the client address from X-Forwarded-For only when the
+// peer is a trusted proxy; otherwise the peer is the client, so nobody can
+// dodge the per-address limit with a made-up header.
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // requestLog logs each request once it ends. It logs the path without the

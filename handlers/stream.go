@@ -17,6 +17,9 @@ type Stream struct {
 	MaxTopics int
 	// Compression lists the encodings offered, in preference order.
 	Compression []string
+
+	limits  *limiter
+	metrics *Metrics
 }
 
 // Serve handles one stream request.
@@ -32,13 +35,37 @@ func (h *Stream) Serve(c echo.Context) error {
 	r := c.Request()
 	topics, err := streamTopics(r, h.MaxTopics)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Code == "too_many_topics" {
+			h.metrics.refused(limitTopics)
+		}
+		return err
+	}
+	// Every topic is checked before the stream starts, and the cursor only
+	// ever names these topics: a crafted Last-Event-ID cannot reach others.
+	p := principal(c)
+	for _, t := range topics {
+		if !p.CanSubscribe(t) {
+			return forbidden("subscribe to", t)
+		}
+	}
+	release, err := h.limits.acquireStream(p, c.RealIP())
+	if err != nil {
 		return err
 	}
 	lastID := r.Header.Get("Last-Event-ID")
 	if lastID == "" {
 		lastID = r.URL.Query().Get("lastEventId")
 	}
-	req := edge.StreamRequest{Topics: topics, LastEventID: lastID, Protocol: protocol(r)}
+	req := edge.StreamRequest{
+		Topics:      topics,
+		LastEventID: lastID,
+		Protocol:    protocol(r),
+		// The stream ends when its token does; the client comes back with
+		// a fresh one and resumes.
+		Until: p.ExpiresAt,
+		OnEnd: release,
+	}
 
 	hdr := c.Response().Header()
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -60,6 +87,7 @@ func (h *Stream) Serve(c echo.Context) error {
 		if err == nil {
 			w := withCompression(raw, encoding)
 			if _, err := h.Hub.Open(r.Context(), w, h.Config, req); err != nil {
+				release()
 				// The opening (with its retry hint) went out: end cleanly,
 				// and the client comes back after the hint.
 				w.Close()
@@ -68,6 +96,7 @@ func (h *Stream) Serve(c echo.Context) error {
 			return nil
 		}
 		if !errors.Is(err, http.ErrNotSupported) {
+			release()
 			return err
 		}
 		// A writer that cannot be hijacked (a test recorder, a wrapper):
@@ -78,6 +107,7 @@ func (h *Stream) Serve(c echo.Context) error {
 	w := withCompression(newResponseWriter(c.Response(), metrics, encoding), encoding)
 	err = h.Hub.Serve(r.Context(), w, h.Config, req)
 	w.Flush() // the compressor's end, if any
+	release()
 	logStreamEnd(c, err)
 	// The response is committed: errors can only end the stream, after which
 	// the client reconnects and resumes from its Last-Event-ID.

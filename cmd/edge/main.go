@@ -30,6 +30,9 @@ func main() {
 	defer stop()
 	if err := run(ctx, cfg, log, nil); err != nil {
 		log.Error("ServerFailed", "err", err)
+		if errors.Is(err, errNoAuth) {
+			os.Exit(2) // a configuration problem, like config.Load's
+		}
 		os.Exit(1)
 	}
 }

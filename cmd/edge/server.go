@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/edge-rt/edge/config"
 	"github.com/edge-rt/edge/edge"
+	"github.com/edge-rt/edge/edge/limit"
 	"github.com/edge-rt/edge/handlers"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,11 +24,19 @@ var errServerShutdown = errors.New("edge: server shut down")
 // run serves until ctx ends, then drains. ready, when not nil, receives the
 // listening address once the server accepts connections (for tests).
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<- net.Addr) error {
-	broker, closeBroker, err := newBroker(cfg, log)
+	// Listen first: dev mode depends on the address actually bound.
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return err
 	}
-	defer closeBroker()
+	defer ln.Close()
+	authn, err := newAuthenticator(cfg, ln.Addr(), log)
+	if err != nil {
+		return err
+	}
+
+	broker, rateLimiter, closeBackend := newBackend(cfg, log)
+	defer closeBackend()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -36,18 +44,25 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<-
 	if err := hub.Metrics().Register(reg); err != nil {
 		return err
 	}
-
-	e := handlers.New(handlers.Deps{
-		Hub:           hub,
-		Stream:        streamConfig(cfg),
-		MaxTopics:     cfg.SSE.MaxTopics,
-		Compression:   cfg.SSE.Compression,
-		MaxBodyBytes:  cfg.HTTP.MaxBodyBytes,
-		MaxEventBytes: int(cfg.Publish.MaxEventBytes),
-		NodeID:        cfg.Node.ID,
-		Registry:      reg,
-		Logger:        log,
+	e, err := handlers.New(handlers.Deps{
+		Hub:            hub,
+		Stream:         streamConfig(cfg),
+		MaxTopics:      cfg.SSE.MaxTopics,
+		Compression:    cfg.SSE.Compression,
+		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
+		MaxEventBytes:  int(cfg.Publish.MaxEventBytes),
+		NodeID:         cfg.Node.ID,
+		Registry:       reg,
+		Logger:         log,
+		Auth:           authn,
+		Limits:         limits(cfg),
+		RateLimiter:    rateLimiter,
+		CORSOrigins:    cfg.HTTP.CORSOrigins,
+		TrustedProxies: trustedProxies(cfg),
 	})
+	if err != nil {
+		return err
+	}
 
 	// Streams outlive Shutdown's wait unless something ends them: the base
 	// context is cancelled once the drain window is over.
@@ -57,25 +72,25 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<-
 		Handler:           e,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		// Above the JSON-answered limit (handlers.limitHeaders), so only
+		// absurd requests meet net/http's plain-text 431.
+		MaxHeaderBytes: 2 * cfg.HTTP.MaxHeaderBytes,
 		// No WriteTimeout: it would cut every stream. Streams set a deadline
 		// per write instead.
 		BaseContext: func(net.Listener) context.Context { return base },
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		Protocols:   protocols(cfg),
 	}
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
-	if err != nil {
-		return err
-	}
 
 	if cfg.HTTP.PprofAddr != "" {
 		go servePprof(cfg.HTTP.PprofAddr, log)
 	}
-
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- hub.Run(hubCtx) }()
 	defer func() { stopHub(); <-hubDone }()
+	go authn.Watch(hubCtx)
+	go reloadOnHangup(hubCtx, authn, log)
 
 	served := make(chan error, 1)
 	go func() {
@@ -85,12 +100,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<-
 			served <- srv.Serve(ln)
 		}
 	}()
-	scheme := "http"
-	if cfg.TLS() {
-		scheme = "https"
-	}
 	log.Info("Listening", "addr", ln.Addr().String(), "broker", brokerName(cfg),
-		"tls", cfg.TLS(), "h2c", cfg.HTTP.H2C, "demo", fmt.Sprintf("%s://%s/", scheme, ln.Addr()))
+		"tls", cfg.TLS(), "h2c", cfg.HTTP.H2C, "demo", baseURL(cfg, ln.Addr())+"/")
 	if ready != nil {
 		ready <- ln.Addr()
 	}
@@ -104,6 +115,13 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<-
 	cancelBase(errServerShutdown)
 	<-served
 	return nil
+}
+
+func baseURL(cfg *config.Config, addr net.Addr) string {
+	if cfg.TLS() {
+		return "https://" + addr.String()
+	}
+	return "http://" + addr.String()
 }
 
 // drain ends the node's streams spread over window, so their clients
@@ -155,24 +173,44 @@ func streamConfig(cfg *config.Config) edge.StreamConfig {
 	}
 }
 
-// newBroker picks the broker: Redis when addresses are configured, else the
-// in-process memory broker (one node only).
-func newBroker(cfg *config.Config, log *slog.Logger) (edge.Broker, func(), error) {
-	switch {
-	case cfg.MemoryBroker():
+// newBackend picks the broker and the publish rate limiter: Redis when
+// addresses are configured (shared by all nodes), else in-process (one node
+// only).
+func newBackend(cfg *config.Config, log *slog.Logger) (edge.Broker, limit.Limiter, func()) {
+	if cfg.MemoryBroker() {
 		b := edge.NewMemoryBroker(cfg.RetentionPolicy())
-		return b, func() { b.Close() }, nil
-	default:
-		client := redis.NewUniversalClient(cfg.RedisOptions())
-		b := edge.NewRedisBroker(client, edge.RedisOptions{
-			Retention:      cfg.RetentionPolicy(),
-			MetaTTL:        cfg.Retention.MetaTTL,
-			IdempotencyTTL: cfg.Retention.IdempotencyTTL,
-			Sharded:        cfg.Redis.ShardedPubSub,
-			Logger:         log,
-		})
-		return b, func() { b.Close(); client.Close() }, nil
+		return b, limit.NewMemoryLimiter(), func() { b.Close() }
 	}
+	client := redis.NewUniversalClient(cfg.RedisOptions())
+	b := edge.NewRedisBroker(client, edge.RedisOptions{
+		Retention:      cfg.RetentionPolicy(),
+		MetaTTL:        cfg.Retention.MetaTTL,
+		IdempotencyTTL: cfg.Retention.IdempotencyTTL,
+		Sharded:        cfg.Redis.ShardedPubSub,
+		Logger:         log,
+	})
+	return b, limit.NewRedisLimiter(client, ""), func() { b.Close(); client.Close() }
+}
+
+func limits(cfg *config.Config) handlers.Limits {
+	return handlers.Limits{
+		StreamsPerUser: cfg.Limits.StreamsPerUser,
+		StreamsPerIP:   cfg.Limits.StreamsPerIP,
+		PublishRate:    cfg.Limits.PublishRate,
+		PublishBurst:   cfg.Limits.PublishBurst,
+		MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes,
+	}
+}
+
+// trustedProxies parses http.trusted_proxies (validated by config).
+func trustedProxies(cfg *config.Config) []*net.IPNet {
+	var out []*net.IPNet
+	for _, cidr := range cfg.HTTP.TrustedProxies {
+		if _, n, err := net.ParseCIDR(cidr); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func brokerName(cfg *config.Config) string {

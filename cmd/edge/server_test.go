@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/edge-rt/edge/config"
+	"github.com/edge-rt/edge/edge/auth"
 	"github.com/edge-rt/edge/internal/ssetest"
 )
 
@@ -28,7 +29,8 @@ import (
 // returns its base URL. The server drains when the test ends.
 func startServer(t *testing.T, flags ...string) (string, context.CancelFunc, chan error) {
 	t.Helper()
-	args := append([]string{"--config", "", "--http.addr", "127.0.0.1:0", "--http.drain_timeout", "500ms"}, flags...)
+	args := append([]string{"--config", "", "--http.addr", "127.0.0.1:0", "--http.drain_timeout", "500ms",
+		"--auth.hmac_secrets", testSecret}, flags...)
 	cfg, err := config.Load(args)
 	if err != nil {
 		t.Fatal(err)
@@ -60,12 +62,49 @@ func startServer(t *testing.T, flags ...string) (string, context.CancelFunc, cha
 	return fmt.Sprintf("%s://%s", scheme, addr), cancel, done
 }
 
+// testSecret signs the test servers' tokens.
+const testSecret = "cmd-edge-test-secret-0123456789abcdef"
+
+// token mints a token allowed everything.
+func token(t *testing.T) string {
+	t.Helper()
+	return mintFor(t, auth.Claims{Subject: "tester", Subscribe: []string{"*"}, Publish: []string{"*"}})
+}
+
+func mintFor(t *testing.T, c auth.Claims) string {
+	t.Helper()
+	tok, err := auth.Mint(testSecret, c, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+
+// publish POSTs data to topic and returns the status.
+func publish(t *testing.T, client *http.Client, base, tok, topic, data string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/v1/topics/"+topic+"/events", strings.NewReader(`{"data":`+data+`}`))
+	req.Header = bearer(tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // streamOne opens a stream, publishes one event and checks it arrives.
 func streamOne(t *testing.T, client *http.Client, base string) *ssetest.Stream {
 	t.Helper()
-	st := ssetest.Open(t, client, base+"/v1/stream?topic=proto", nil)
+	tok := token(t)
+	st := ssetest.Open(t, client, base+"/v1/stream?topic=proto", bearer(tok))
 	st.Next(t, 5*time.Second, func(f ssetest.Frame) bool { return f.HasID })
-	resp, err := client.Post(base+"/v1/topics/proto/events", "application/json", strings.NewReader(`{"data":"hello"}`))
+	req, _ := http.NewRequest("POST", base+"/v1/topics/proto/events", strings.NewReader(`{"data":"hello"}`))
+	req.Header = bearer(tok)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +156,7 @@ func TestH2CStreams(t *testing.T) {
 func TestShutdownDrainsStreams(t *testing.T) {
 	t.Parallel()
 	base, stop, done := startServer(t, "--http.drain_timeout", "300ms")
-	st := ssetest.Open(t, http.DefaultClient, base+"/v1/stream?topic=drain", nil)
+	st := ssetest.Open(t, http.DefaultClient, base+"/v1/stream?topic=drain", bearer(token(t)))
 	st.Next(t, 5*time.Second, func(f ssetest.Frame) bool { return f.HasID })
 	stop()
 	st.WaitEnd(t, 5*time.Second)
