@@ -8,7 +8,7 @@ E2E_DIR := e2e
 # and Chromium is heavy on a 2-core machine.
 E2E_TESTS ?= test/*.test.mjs
 
-.PHONY: all run build deps fmt-check vet test-go test-e2e test clean
+.PHONY: all run build deps fmt-check vet test-go test-e2e fuzz test clean
 
 all: build
 
@@ -40,7 +40,15 @@ test-e2e: deps build
 	rm -rf $(E2E_DIR)/logs
 	cd $(E2E_DIR) && EDGE_BIN=$(CURDIR)/$(BIN)/edge node --test --test-concurrency=1 $(E2E_TESTS)
 
-test: deps test-go test-e2e
+# Each fuzz target briefly, from its committed seed corpus (testdata/fuzz):
+# long enough to catch a regression on the seeds and their neighbours.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./edge/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./edge/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCursor$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./edge
+
+test: deps test-go fuzz test-e2e
 
 clean:
 	rm -rf $(BIN) $(E2E_DIR)/logs

@@ -4,6 +4,8 @@
 //	edgectl tail    --topic a --topic b [--last-event-id X]
 //	edgectl publish --topic t [--type x] [--ephemeral] [--idempotency-key k] DATA_JSON|-
 //	edgectl bench   [--streams 1000] [--events 200] [--rate 20] [--proto http1|h2c] ...
+//	edgectl token   --sub ID [--org O] [--subscribe P]... [--publish P]... [--ttl 1h]
+//	edgectl health  [--ready]
 //
 // main only wires: it picks the subcommand and hands it the process's
 // context (cancelled by SIGINT or SIGTERM) and standard streams. Each
@@ -32,6 +34,8 @@ commands:
   tail     print the events of a stream as JSON lines, resuming across reconnects
   publish  publish one event and print the server's answer
   bench    open many streams, publish at a rate, report delivery, latency and memory
+  token    mint a token with the server's secret (auth.hmac_secrets)
+  health   exit 0 when the server answers /healthz (or /readyz) with 200
 
 Run "edgectl <command> -h" for a command's flags.
 `
@@ -56,6 +60,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runPublish(ctx, args[1:], stdin, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "token":
+		return runToken(ctx, args[1:], stdout, stderr)
+	case "health":
+		return runHealth(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
