@@ -124,3 +124,52 @@ func TestRedisPublishWhileDown(t *testing.T) {
 		t.Fatalf("publish with Redis down: %v, want ErrUnavailable", err)
 	}
 }
+
+// TestRedisRestartWithPersistenceResumesExactly restarts a redis-server
+// that keeps its data (AOF) under a live stream: the stream and a client
+// resuming from before the restart both end with every accepted event
+// exactly once, and no reset, since no state was lost.
+func TestRedisRestartWithPersistenceResumesExactly(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	node := newTestRedisBroker(t, srv, RedisOptions{})
+	hub := startHub(t, node)
+	s := openStream(t, hub, testStreamConfig, "", "p")
+	for i := 1; i <= 5; i++ {
+		publishData(t, node, "p", fmt.Sprint(i))
+	}
+	early := s.client.waitEvents(t, 5)
+	cursorAfter3 := early[2].ID
+
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	if _, err := node.Publish(ctx, Publication{Topic: "p", Data: []byte("-1")}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("publish with Redis down: %v", err)
+	}
+	cancel()
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := node.Publish(t.Context(), Publication{Topic: "p", Data: []byte("6")})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publish after restart: %v", err)
+		}
+		waitABit(t, 50*time.Millisecond)
+	}
+	for i := 7; i <= 10; i++ {
+		publishData(t, node, "p", fmt.Sprint(i))
+	}
+	frames := s.client.waitEvents(t, 10)
+	for _, f := range frames {
+		if f.Event == "reset" {
+			t.Fatalf("reset although Redis kept its data: %+v", f)
+		}
+	}
+	wantDatas(t, datas(t, frames, "p"), 1, 10)
+
+	r := openStream(t, hub, testStreamConfig, cursorAfter3, "p")
+	wantDatas(t, datas(t, r.client.waitEvents(t, 7), "p"), 4, 10)
+}
