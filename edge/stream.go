@@ -202,6 +202,9 @@ func (h *Hub) Open(ctx context.Context, w StreamWriter, cfg StreamConfig, req St
 		onEnd:  req.OnEnd,
 		end:    time.Now().Add(jitter(cfg.MaxLifetime, cfg.LifetimeJitter)),
 		done:   make(chan struct{}),
+		// The opener holds the stream until start is done, as a writer
+		// would: nobody else writes to it or releases it meanwhile.
+		scheduled: true,
 	}
 	if !req.Until.IsZero() && req.Until.Before(s.end) {
 		s.end = req.Until
@@ -227,17 +230,24 @@ func (h *Hub) Open(ctx context.Context, w StreamWriter, cfg StreamConfig, req St
 	}
 	s.gauge.Add(1)
 	h.writers.add(s)
-	if err := s.start(ctx, req.LastEventID); err != nil {
-		s.stop(err)
-		<-s.done
+	err := s.start(ctx, req.LastEventID)
+	s.mu.Lock()
+	if err == nil && s.closing {
+		err = s.err // stopped while starting (the node is shutting down)
+		if err == nil {
+			err = ErrDraining
+		}
+	}
+	if err != nil {
+		s.closing, s.err = true, err
+		s.mu.Unlock()
+		s.release()
 		return nil, err
 	}
-	s.mu.Lock()
 	s.live = true
-	schedule := (len(s.queue) > 0 || s.overflow) && !s.scheduled && !s.closing
-	if schedule {
-		s.scheduled = true
-	}
+	// Hand the stream to the writers, with what arrived meanwhile.
+	s.scheduled = len(s.queue) > 0 || s.overflow
+	schedule := s.scheduled
 	s.mu.Unlock()
 	if schedule {
 		h.writers.schedule(s, 0)

@@ -212,7 +212,9 @@ func TestStreamHeartbeat(t *testing.T) {
 		beats = append(beats, f.At)
 	}
 	for i := 1; i < len(beats); i++ {
-		if gap := beats[i].Sub(beats[i-1]); gap > 3*cfg.Heartbeat {
+		// Generous: the point is that silence is filled, not the timer's
+		// precision on a loaded machine.
+		if gap := beats[i].Sub(beats[i-1]); gap > 5*cfg.Heartbeat {
 			t.Fatalf("heartbeats %v apart, configured %v", gap, cfg.Heartbeat)
 		}
 	}
