@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -62,66 +61,6 @@ func TestRedisBrokerConformance(t *testing.T) {
 				return redisWiper{b, t, srv.Client(t)}
 			})
 		})
-	}
-}
-
-// redisRec is a Handler that keeps what it is given.
-type redisRec struct {
-	mu      sync.Mutex
-	events  map[string][]*Event
-	resubs  map[string]int
-	changed chan struct{}
-}
-
-func runRedisRec(t *testing.T, b Broker) *redisRec {
-	r := &redisRec{events: map[string][]*Event{}, resubs: map[string]int{}, changed: make(chan struct{}, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		b.Run(ctx, r)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return r
-}
-
-func (r *redisRec) HandleEvent(ev *Event) {
-	r.mu.Lock()
-	r.events[ev.Topic] = append(r.events[ev.Topic], ev)
-	r.mu.Unlock()
-	r.poke()
-}
-
-func (r *redisRec) HandleResubscribed(topic string) {
-	r.mu.Lock()
-	r.resubs[topic]++
-	r.mu.Unlock()
-	r.poke()
-}
-
-func (r *redisRec) poke() {
-	select {
-	case r.changed <- struct{}{}:
-	default:
-	}
-}
-
-// wait waits until cond, called with r locked, holds.
-func (r *redisRec) wait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		r.mu.Lock()
-		ok := cond()
-		r.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-r.changed:
-		case <-timeout:
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }
 
@@ -338,7 +277,7 @@ func TestRedisBrokerTwoNodes(t *testing.T) {
 			srv := redistest.Start(t)
 			a := newTestRedisBroker(t, srv, RedisOptions{Sharded: sharded})
 			b := newTestRedisBroker(t, srv, RedisOptions{Sharded: sharded})
-			rec := runRedisRec(t, b)
+			rec := runRecorder(t, b)
 			if err := b.Subscribe(t.Context(), "room:1"); err != nil {
 				t.Fatal(err)
 			}
@@ -375,7 +314,7 @@ func TestRedisBrokerSubscribeChurn(t *testing.T) {
 			t.Parallel()
 			srv := redistest.Start(t)
 			b := newTestRedisBroker(t, srv, RedisOptions{Sharded: sharded})
-			rec := runRedisRec(t, b)
+			rec := runRecorder(t, b)
 			ctx := t.Context()
 			noWait := func(ctx context.Context, topic string) error {
 				_, err := b.subscribe(ctx, topic)
@@ -409,7 +348,7 @@ func TestRedisBrokerResubscribeAfterClientKill(t *testing.T) {
 			t.Parallel()
 			srv := redistest.Start(t)
 			b := newTestRedisBroker(t, srv, RedisOptions{Sharded: sharded})
-			rec := runRedisRec(t, b)
+			rec := runRecorder(t, b)
 			if err := b.Subscribe(t.Context(), "k"); err != nil {
 				t.Fatal(err)
 			}
@@ -427,7 +366,7 @@ func TestRedisBrokerServerDown(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	b := newTestRedisBroker(t, srv, RedisOptions{})
-	rec := runRedisRec(t, b)
+	rec := runRecorder(t, b)
 	ctx := t.Context()
 	if err := b.Subscribe(ctx, "d"); err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func testBroker(t *testing.T, newBroker brokerFactory) {
 		publishN(t, b, "other", 3) // not subscribed: must not arrive
 		evs := rec.waitFor(t, "live", 50)
 		wantSeqs(t, evs, seqRange(1, 50)...)
-		if n := len(rec.events("other")); n != 0 {
+		if n := len(rec.got("other")); n != 0 {
 			t.Fatalf("got %d events of an unsubscribed topic", n)
 		}
 	})
@@ -117,7 +117,7 @@ func testBroker(t *testing.T, newBroker brokerFactory) {
 		// connection, so once it is in, a stray "u" event would be too.
 		publishN(t, b, "marker", 1)
 		rec.waitFor(t, "marker", 1)
-		if n := len(rec.events("u")); n != 1 {
+		if n := len(rec.got("u")); n != 1 {
 			t.Fatalf("got %d events after unsubscribe, want 1 from before", n)
 		}
 	})
@@ -307,13 +307,13 @@ func waitABit(t *testing.T, d time.Duration) {
 // recorder is a Handler that keeps what it is given.
 type recorder struct {
 	mu      sync.Mutex
-	byTopic map[string][]*Event
+	events  map[string][]*Event
 	resubs  map[string]int
 	changed chan struct{}
 }
 
 func runRecorder(t *testing.T, b Broker) *recorder {
-	r := &recorder{byTopic: map[string][]*Event{}, resubs: map[string]int{}, changed: make(chan struct{}, 1)}
+	r := &recorder{events: map[string][]*Event{}, resubs: map[string]int{}, changed: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -326,7 +326,7 @@ func runRecorder(t *testing.T, b Broker) *recorder {
 
 func (r *recorder) HandleEvent(ev *Event) {
 	r.mu.Lock()
-	r.byTopic[ev.Topic] = append(r.byTopic[ev.Topic], ev)
+	r.events[ev.Topic] = append(r.events[ev.Topic], ev)
 	r.mu.Unlock()
 	r.notify()
 }
@@ -345,10 +345,29 @@ func (r *recorder) notify() {
 	}
 }
 
-func (r *recorder) events(topic string) []*Event {
+func (r *recorder) got(topic string) []*Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]*Event(nil), r.byTopic[topic]...)
+	return append([]*Event(nil), r.events[topic]...)
+}
+
+// wait waits until cond, called with r locked, holds.
+func (r *recorder) wait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		ok := cond()
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-r.changed:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 // waitFor waits until topic has at least n events and returns them.
@@ -356,13 +375,13 @@ func (r *recorder) waitFor(t *testing.T, topic string, n int) []*Event {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
-		if evs := r.events(topic); len(evs) >= n {
+		if evs := r.got(topic); len(evs) >= n {
 			return evs
 		}
 		select {
 		case <-r.changed:
 		case <-timeout:
-			t.Fatalf("waited for %d events on %s, have %d", n, topic, len(r.events(topic)))
+			t.Fatalf("waited for %d events on %s, have %d", n, topic, len(r.got(topic)))
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -12,9 +11,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/edge-rt/edge/internal/logtest"
 
 	"github.com/edge-rt/edge/edge"
 	"github.com/edge-rt/edge/edge/auth"
@@ -169,27 +169,9 @@ func TestAPIKeyPublishes(t *testing.T) {
 	wantError(t, eps[1].call(s, http.Header{"X-Api-Key": {"wrong-key"}}), 401, "invalid_token")
 }
 
-// syncBuffer is a log sink tests read while the server writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestQueryTokenNeverLogged(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	s := newTestServerLogging(t, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	good := mint(t, auth.Claims{Subject: "alice", Subscribe: []string{"a"}, Publish: []string{"a"}}, time.Hour)
 	expired := forge(t, jwt.SigningMethodHS256, []byte(testSecret), baseClaims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() }))

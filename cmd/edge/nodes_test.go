@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,9 +8,10 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/edge-rt/edge/internal/logtest"
 
 	"github.com/edge-rt/edge/config"
 	"github.com/edge-rt/edge/edge/auth"
@@ -141,7 +141,7 @@ func TestDevModeOnlyOnLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
@@ -164,22 +164,4 @@ func TestDevModeOnlyOnLoopback(t *testing.T) {
 	st.Close()
 	cancel()
 	<-done
-}
-
-// syncBuffer is a log sink read while the server writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

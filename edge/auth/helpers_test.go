@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edge-rt/edge/internal/logtest"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -94,28 +95,10 @@ func writeFile(t testing.TB, path string, data []byte) {
 	}
 }
 
-// syncBuffer collects log output from concurrent requests.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type fixture struct {
 	a    *Authenticator
 	jwks string
-	logs *syncBuffer
+	logs *logtest.Buffer
 }
 
 // newFixture builds an Authenticator with every kind of credential
@@ -123,7 +106,7 @@ type fixture struct {
 // audience, query tokens, defaults and one API key.
 func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{jwks: filepath.Join(t.TempDir(), "jwks.json"), logs: &syncBuffer{}}
+	f := &fixture{jwks: filepath.Join(t.TempDir(), "jwks.json"), logs: &logtest.Buffer{}}
 	writeJWKS(t, f.jwks, rsaJWK(kidRSA, &testRSAKey().PublicKey), ecJWK(kidEC, &testECKey().PublicKey))
 	cfg := Config{
 		HMACSecrets:      []string{secretA},
