@@ -4,6 +4,7 @@
 // with page.waitForFunction.
 
 import { chromium } from 'playwright-core';
+import { redact } from './token.mjs';
 
 /** chromiumPath is Debian's chromium unless CHROMIUM_PATH says otherwise. */
 export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -36,21 +37,21 @@ export class BrowserClient {
   static async open(browser, baseURL, path, { types = [] } = {}) {
     const c = new BrowserClient();
     c.kind = 'chromium EventSource';
-    c.url = baseURL + path;
+    c.url = redact(baseURL + path); // for reports: the token stays out of them
     c.context = await browser.newContext();
     c.page = await c.context.newPage();
     c.page.setDefaultTimeout(15_000);
     c.console = [];
     c.conns = [];
-    c.page.on('console', (m) => c.console.push(`${m.type()}: ${m.text()}`));
-    c.page.on('pageerror', (e) => c.console.push(`pageerror: ${e.message}`));
+    c.page.on('console', (m) => c.console.push(redact(`${m.type()}: ${m.text()}`)));
+    c.page.on('pageerror', (e) => c.console.push(redact(`pageerror: ${e.message}`)));
     // Each stream request as the browser sent it: the Last-Event-ID header
     // is how we see that Chromium resumed by itself.
     c.page.on('request', (req) => {
       if (!req.url().includes('/v1/stream')) return;
       // lastEventId stays undefined for an attempt that got no answer (node
       // down): the browser's headers of a failed request are not reported.
-      const conn = { lastEventId: undefined, status: null };
+      const conn = { type: req.resourceType(), lastEventId: undefined, status: null };
       c.conns.push(conn);
       req
         .response()

@@ -6,6 +6,7 @@
 import { EventSource } from 'eventsource';
 import { matches } from './check.mjs';
 import { waitFor } from './harness.mjs';
+import { redact } from './token.mjs';
 
 // Characters of raw stream kept per connection: its start (retry, resets,
 // replay) and its latest part.
@@ -19,14 +20,20 @@ export class NodeClient {
    * @param {string[]} [opts.types] event types to listen for besides "message"
    * @param {string} [opts.initialLastEventId] sent as the Last-Event-ID header
    *   on the first connection (the package only sends one on reconnects)
+   * @param {function} [opts.onError] called with (client, event) on each
+   *   error event, after it is recorded; closing the client there stops the
+   *   package's reconnect (it arms its timer after the handlers ran, and
+   *   the timer does nothing once closed)
    */
-  constructor(url, { types = [], initialLastEventId } = {}) {
+  constructor(url, { types = [], initialLastEventId, onError } = {}) {
     this.kind = 'npm eventsource';
-    this.url = url;
+    this.url = redact(url); // for reports: the token stays out of them
     this.events = []; // {type, data, id, conn}
     this.opens = 0;
     this.errors = [];
-    this.conns = []; // {lastEventId, status, head, tail}
+    // {lastEventId, status, head, tail, endedAt}; endedAt: Date.now() when
+    // the server ended the response body (not set when the client closed it)
+    this.conns = [];
     const tapFetch = async (input, init) => {
       const headers = { ...(init.headers ?? {}) };
       if (this.conns.length === 0 && initialLastEventId !== undefined && !headers['Last-Event-ID']) {
@@ -45,6 +52,9 @@ export class NodeClient {
           conn.tail = (conn.tail + text).slice(-tailKeep);
           ctl.enqueue(chunk);
         },
+        flush() {
+          conn.endedAt = Date.now();
+        },
       });
       return new Response(res.body.pipeThrough(tap), { status: res.status, headers: res.headers });
     };
@@ -54,6 +64,7 @@ export class NodeClient {
     };
     this.es.onerror = (e) => {
       this.errors.push(e.message ?? 'error');
+      if (onError) onError(this, e);
     };
     for (const type of ['message', 'probe', ...types]) {
       this.es.addEventListener(type, (e) => {
@@ -97,7 +108,8 @@ export class NodeClient {
       `client ${this.kind}: ${this.opens} opens, ${this.events.length} events, errors: ${JSON.stringify(this.errors.slice(-10))}`,
     ];
     this.conns.forEach((c, i) => {
-      lines.push(`--- connection ${i + 1}: status ${c.status}, Last-Event-ID ${JSON.stringify(c.lastEventId)}; raw start:`);
+      const end = c.endedAt ? `, ended by the server at ${new Date(c.endedAt).toISOString()}` : '';
+      lines.push(`--- connection ${i + 1}: status ${c.status}, Last-Event-ID ${JSON.stringify(c.lastEventId)}${end}; raw start:`);
       lines.push(c.head.slice(0, 1200));
       lines.push(`--- connection ${i + 1}: raw end:`);
       lines.push(c.tail.slice(-1200));

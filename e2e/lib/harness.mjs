@@ -10,6 +10,7 @@ import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testSecret } from './token.mjs';
 
 const e2eDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -219,6 +220,12 @@ export class Harness {
   /**
    * edge starts bin/edge on port (a free one if not given) with env added to
    * the EDGE_* defaults and waits until /healthz answers 200.
+   *
+   * Every node gets testSecret as its HS256 secret, so it accepts the
+   * tokens of token.mjs and never starts in dev mode (a random secret and a
+   * token in its log). EDGE_AUTH_* variables of the calling shell are not
+   * passed on (an EDGE_AUTH_ISSUER there would refuse every minted token,
+   * which carry no iss or aud); a test sets its own in env.
    */
   async edge({ port, env = {}, name = 'edge', timeout = 15_000 } = {}) {
     if (!existsSync(edgeBin)) {
@@ -226,11 +233,13 @@ export class Harness {
     }
     port ??= await freePort();
     const url = `http://127.0.0.1:${port}`;
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EDGE_AUTH_')));
     const fullEnv = {
-      ...process.env,
+      ...inherited,
       EDGE_HTTP_ADDR: `127.0.0.1:${port}`,
       EDGE_REDIS_ADDRS: '',
       EDGE_NODE_ID: name,
+      EDGE_AUTH_HMAC_SECRETS: testSecret,
       ...env,
     };
     const proc = this.spawn(name, edgeBin, [], fullEnv);

@@ -14,14 +14,15 @@ import { freePort } from './harness.mjs';
  * syncLive returns once client's stream delivers live events on every topic:
  * it publishes ephemeral probes (which no history holds and no cursor counts)
  * until one arrived on each topic. Before that, an event published could
- * legitimately be missed by a stream that had no cursor yet.
+ * legitimately be missed by a stream that had no cursor yet. type is the
+ * probes' event type ("probe"; "message" for a page that shows no other).
  */
-export async function syncLive(client, baseURL, topics, timeout = 15_000) {
+export async function syncLive(client, baseURL, topics, timeout = 15_000, { type = 'probe' } = {}) {
   const nonce = `p${Math.random().toString(36).slice(2)}`;
-  const matchers = topics.map((topic) => ({ type: 'probe', topic, key: 'probe', value: nonce }));
+  const matchers = topics.map((topic) => ({ type, topic, key: 'probe', value: nonce }));
   const deadline = Date.now() + timeout;
   for (;;) {
-    await Promise.all(topics.map((t) => probe(baseURL, t, nonce)));
+    await Promise.all(topics.map((t) => probe(baseURL, t, nonce, { type })));
     try {
       await client.waitForData(matchers, 300);
       return;

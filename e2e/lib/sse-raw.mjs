@@ -4,6 +4,7 @@
 
 import { matches } from './check.mjs';
 import { waitFor } from './harness.mjs';
+import { redact } from './token.mjs';
 
 /**
  * RawStream is one GET of a stream URL. frames are the blocks between blank
@@ -12,7 +13,7 @@ import { waitFor } from './harness.mjs';
 export class RawStream {
   static async open(url, { headers = {}, timeout = 10_000 } = {}) {
     const s = new RawStream();
-    s.url = url;
+    s.url = redact(url); // for reports: the token stays out of them
     s.text = '';
     s.ctl = new AbortController();
     s.res = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: s.ctl.signal });

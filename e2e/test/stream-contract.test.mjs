@@ -8,6 +8,7 @@ import { postEvent, publish, streamPath, uniqueTopics } from '../lib/api.mjs';
 import { waitFor, withHarness } from '../lib/harness.mjs';
 import { Publisher, syncLive } from '../lib/scenarios.mjs';
 import { RawStream } from '../lib/sse-raw.mjs';
+import { e2eToken } from '../lib/token.mjs';
 
 const cursorRe = /^[\x21-\x7e]+$/; // plain printable ASCII, no spaces
 
@@ -97,7 +98,10 @@ test('stream contract', { timeout: 90_000 }, (t) =>
       await s1.close();
 
       // Reversed order and the comma form: the cursor must still apply.
-      const s2 = await open(`/v1/stream?topics=${encodeURIComponent(`${b},${a}`)}&lastEventId=${encodeURIComponent(cursor)}`);
+      const s2 = await open(
+        `/v1/stream?topics=${encodeURIComponent(`${b},${a}`)}&lastEventId=${encodeURIComponent(cursor)}` +
+          `&access_token=${encodeURIComponent(e2eToken())}`,
+      );
       await waitStored(s2, missed.length);
       const replay = stored(s2);
       assert.ok(!replay.some((f) => f.event === 'reset'), `unexpected reset: ${JSON.stringify(replay)}`);

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { streamPath, uniqueTopics } from '../lib/api.mjs';
+import { bearer, streamPath, uniqueTopics } from '../lib/api.mjs';
 import { openNodeClient } from '../lib/client-node.mjs';
 import { withHarness } from '../lib/harness.mjs';
 import { syncLive } from '../lib/scenarios.mjs';
@@ -12,7 +12,7 @@ import { syncLive } from '../lib/scenarios.mjs';
 async function post(url, data) {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', ...bearer() },
     body: JSON.stringify({ type: 'message', data }),
     signal: AbortSignal.timeout(5000),
   });
