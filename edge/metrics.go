@@ -21,6 +21,7 @@ type Metrics struct {
 	resetsInvalid       atomic.Uint64
 	slowStreamsClosed   atomic.Uint64
 	heals               atomic.Uint64
+	streamWrites        atomic.Uint64
 	bytesIdentity       atomic.Uint64
 	bytesGzip           atomic.Uint64
 	bytesBrotli         atomic.Uint64
@@ -117,6 +118,7 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 		counter("edge_resets_total", "Reset frames sent, by reason.", prometheus.Labels{"reason": ResetEpoch}, &m.resetsEpoch),
 		counter("edge_resets_total", "Reset frames sent, by reason.", prometheus.Labels{"reason": ResetInvalid}, &m.resetsInvalid),
 		counter("edge_slow_streams_closed_total", "Streams closed because their queue overflowed.", nil, &m.slowStreamsClosed),
+		counter("edge_stream_writes_total", "Writes (syscalls, each with every event queued) to streams; deliveries per write is the batching.", nil, &m.streamWrites),
 		counter("edge_heals_total", "Times a topic was healed from history after a gap or resubscription.", nil, &m.heals),
 		counter("edge_stream_bytes_written_total", "Bytes written to streams, by encoding.", prometheus.Labels{"encoding": "identity"}, &m.bytesIdentity),
 		counter("edge_stream_bytes_written_total", "Bytes written to streams, by encoding.", prometheus.Labels{"encoding": "gzip"}, &m.bytesGzip),

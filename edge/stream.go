@@ -488,6 +488,7 @@ func (s *Stream) write(buf []byte) error {
 		return err
 	}
 	s.lastWrite.Store(now.UnixNano())
+	s.hub.metrics.streamWrites.Add(1)
 	return nil
 }
 

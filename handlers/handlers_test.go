@@ -63,6 +63,7 @@ func newTestServerWith(t *testing.T, b edge.Broker, cfg edge.StreamConfig, limit
 	authn, err := auth.New(auth.Config{
 		HMACSecrets:      []string{testSecret},
 		QueryToken:       true,
+		Leeway:           time.Second, // streams end at exp + leeway: keep tests short
 		Issuer:           testIssuer,
 		Audience:         testAudience,
 		DefaultSubscribe: []string{"user:{sub}", "org:{org}:*"},

@@ -59,7 +59,7 @@ func New(d Deps) (*echo.Echo, error) {
 	e.Use(cors(d.CORSOrigins))
 
 	lim := &limiter{Limits: d.Limits, rate: d.RateLimiter, streams: limit.NewCounter(), metrics: metrics}
-	stream := &Stream{Hub: d.Hub, Config: d.Stream, MaxTopics: d.MaxTopics, Compression: d.Compression, limits: lim, metrics: metrics}
+	stream := &Stream{Hub: d.Hub, Config: d.Stream, MaxTopics: d.MaxTopics, Compression: d.Compression, limits: lim, metrics: metrics, leeway: d.Auth.Leeway()}
 	topics := &Topics{Broker: d.Hub.Broker(), Metrics: d.Hub.Metrics(), MaxBodyBytes: d.MaxBodyBytes, MaxEventBytes: d.MaxEventBytes, limits: lim, refused: metrics}
 	op := &Operate{Hub: d.Hub, NodeID: d.NodeID}
 

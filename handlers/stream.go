@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/edge-rt/edge/edge"
 	"github.com/labstack/echo/v4"
@@ -20,6 +21,7 @@ type Stream struct {
 
 	limits  *limiter
 	metrics *Metrics
+	leeway  time.Duration
 }
 
 // Serve handles one stream request.
@@ -61,10 +63,14 @@ func (h *Stream) Serve(c echo.Context) error {
 		Topics:      topics,
 		LastEventID: lastID,
 		Protocol:    protocol(r),
-		// The stream ends when its token does; the client comes back with
-		// a fresh one and resumes.
-		Until: p.ExpiresAt,
-		OnEnd: release,
+		OnEnd:       release,
+	}
+	if !p.ExpiresAt.IsZero() {
+		// The stream ends when its token would be refused (exp plus the
+		// leeway that accepted it), so the client comes back with a fresh
+		// one and resumes. Ending at exp itself would open and end a
+		// stream every few seconds during the leeway.
+		req.Until = p.ExpiresAt.Add(h.leeway)
 	}
 
 	hdr := c.Response().Header()

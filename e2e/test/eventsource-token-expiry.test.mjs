@@ -23,6 +23,9 @@ test('eventsource: the stream ends at token expiry; a fresh token resumes withou
         EDGE_SSE_MAX_LIFETIME: '10m',
         EDGE_SSE_LIFETIME_JITTER: '1s',
         EDGE_SSE_HEARTBEAT: '1s',
+        // Streams end at exp plus the leeway that accepts a token; a short
+        // leeway keeps the test short.
+        EDGE_AUTH_LEEWAY: '1s',
       },
     });
     const topics = uniqueTopics('expiry', 2);
@@ -62,9 +65,10 @@ test('eventsource: the stream ends at token expiry; a fresh token resumes withou
     assert.equal(s1.conns.length, 1, 'the app closed the first EventSource at its first error');
     assert.equal(conn1.status, 200);
     assert.ok(conn1.endedAt, 'the server ended the response (a clean end of the body)');
-    // The end follows exp (the server's check runs every 250 ms or so).
+    // The end follows exp plus the 1 s leeway (the server's check runs
+    // every 250 ms or so).
     assert.ok(
-      conn1.endedAt >= exp * 1000 - 100 && conn1.endedAt <= exp * 1000 + 2000,
+      conn1.endedAt >= exp * 1000 + 1000 - 100 && conn1.endedAt <= exp * 1000 + 1000 + 2000,
       `stream ended at ${new Date(conn1.endedAt).toISOString()}, token exp ${new Date(exp * 1000).toISOString()}`,
     );
     const lastId = s1.events.at(-1).id;

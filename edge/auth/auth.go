@@ -164,5 +164,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Principal, error) {
 	return a.verifyJWT(c.value, c.src)
 }
 
+// Leeway is the clock skew tolerated on exp and nbf: a token is accepted
+// until its exp plus this.
+func (a *Authenticator) Leeway() time.Duration { return a.cfg.Leeway }
+
 // CookieName is the cookie a token is read from.
 func (a *Authenticator) CookieName() string { return a.cfg.CookieName }
