@@ -215,6 +215,35 @@ type UploadsConfig struct {
 	// Dir is the file store directory. Default "./data/uploads". Nodes that
 	// share uploads must share this directory.
 	Dir string `mapstructure:"dir" usage:"upload file store directory"`
+	// MaxSize is the largest upload in bytes, advertised as Tus-Max-Size.
+	// Default 2147483648 (2 GiB).
+	MaxSize int64 `mapstructure:"max_size" usage:"largest upload, in bytes"`
+	// AllowedTypes are media-type patterns ("image/*", "application/pdf")
+	// checked against the declared filetype and the file's first bytes.
+	// Default empty: any type.
+	AllowedTypes []string `mapstructure:"allowed_types" usage:"allowed media types, e.g. image/*,application/pdf (empty: any)"`
+	// MaxConcurrentPerUser is how many unfinished uploads one user may
+	// have. Default 4.
+	MaxConcurrentPerUser int `mapstructure:"max_concurrent_per_user" usage:"unfinished uploads per user"`
+	// MaxBytesPerUser bounds the declared size of one user's unfinished
+	// uploads. Default 10737418240 (10 GiB).
+	MaxBytesPerUser int64 `mapstructure:"max_bytes_per_user" usage:"bytes of unfinished uploads per user"`
+	// ProgressInterval is the least time between two upload.progress
+	// events of one upload. Default 250ms.
+	ProgressInterval time.Duration `mapstructure:"progress_interval" usage:"least time between progress events of an upload"`
+	// ExpireAfter is when the janitor removes an unfinished upload (tus has
+	// no expiration extension in tusd). Default 24h.
+	ExpireAfter time.Duration `mapstructure:"expire_after" usage:"age at which unfinished uploads are removed"`
+	// OCR runs text recognition (the tesseract CLI; PDFs through pdftoppm)
+	// on finished images and PDFs. Default false.
+	OCR bool `mapstructure:"ocr" usage:"run OCR on finished images and PDFs"`
+	// OCRLanguages are tesseract's language codes, joined with '+'.
+	// Default "eng".
+	OCRLanguages string `mapstructure:"ocr_languages" usage:"tesseract languages, e.g. eng+deu"`
+	// Processors is how many post-processing jobs run at once. Default 2.
+	Processors int `mapstructure:"processors" usage:"post-processing jobs at once"`
+	// ProcessorTimeout bounds one post-processing job. Default 2m.
+	ProcessorTimeout time.Duration `mapstructure:"processor_timeout" usage:"time limit of one post-processing job"`
 }
 
 // NodeConfig names this node (keys node.*).
@@ -331,7 +360,17 @@ func defaults() Config {
 			ReadTimeout:  2 * time.Second,
 			WriteTimeout: 2 * time.Second,
 		},
-		Uploads: UploadsConfig{Dir: "./data/uploads"},
+		Uploads: UploadsConfig{
+			Dir:                  "./data/uploads",
+			MaxSize:              2 << 30,
+			MaxConcurrentPerUser: 4,
+			MaxBytesPerUser:      10 << 30,
+			ProgressInterval:     250 * time.Millisecond,
+			ExpireAfter:          24 * time.Hour,
+			OCRLanguages:         "eng",
+			Processors:           2,
+			ProcessorTimeout:     2 * time.Minute,
+		},
 		SSE: SSEConfig{
 			Heartbeat:      15 * time.Second,
 			Retry:          2 * time.Second,
@@ -491,6 +530,7 @@ func (c *Config) normalize() {
 	for _, p := range []*[]string{
 		&c.HTTP.CORSOrigins, &c.Redis.Addrs, &c.Auth.HMACSecrets, &c.SSE.Compression,
 		&c.HTTP.TrustedProxies, &c.Auth.DefaultSubscribe, &c.Auth.DefaultPublish,
+		&c.Uploads.AllowedTypes,
 	} {
 		*p = cleanList(*p)
 	}
