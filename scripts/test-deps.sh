@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need and is missing, and nothing else: redis-server,
 # chromium and curl from Debian (and gcc, which `go test -race` needs for
-# cgo), then the e2e/ node modules (npm ci) unless
-# they match package-lock.json already. Safe to run again; Go and node are
-# expected to be there (the machine provides them).
+# cgo), tesseract with its English data, poppler-utils (pdftoppm) and
+# ImageMagick with the DejaVu font for the OCR tests, then the e2e/ node
+# modules (npm ci) unless they match package-lock.json already. Safe to run
+# again; Go and node are expected to be there (the machine provides them).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,12 +15,30 @@ for tool in go node npm; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed; install it first (it is not an apt package here)"
 done
 
-# Debian packages: command that proves it is there -> package.
+# Debian packages, each with the check that proves it is there.
+packages=(redis-server chromium curl gcc libc6-dev
+  tesseract-ocr tesseract-ocr-eng poppler-utils imagemagick fonts-dejavu-core)
+present() {
+  local out
+  case $1 in
+    chromium) [ -x /usr/bin/chromium ] ;;
+    gcc | libc6-dev) command -v gcc >/dev/null 2>&1 ;;
+    tesseract-ocr) command -v tesseract >/dev/null 2>&1 ;;
+    # Captured, not piped into grep -q: with pipefail, grep quitting early
+    # can fail the pipe.
+    tesseract-ocr-eng) out=$(tesseract --list-langs 2>/dev/null) && grep -qx eng <<<"$out" ;;
+    poppler-utils) command -v pdftoppm >/dev/null 2>&1 ;;
+    # Another convert on PATH (GraphicsMagick's, a stand-in) is not enough:
+    # the tests draw text with ImageMagick's options.
+    imagemagick) out=$(convert -version 2>/dev/null) && grep -q '^Version: ImageMagick' <<<"$out" ;;
+    fonts-dejavu-core) [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
 missing=()
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+for pkg in "${packages[@]}"; do
+  present "$pkg" || missing+=("$pkg")
+done
 
 # Another apt-get or dpkg run (unattended upgrades, an earlier background
 # install) holds the dpkg lock: wait for it rather than fail or race it.
@@ -38,11 +57,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # The other run may have installed them meanwhile.
   still=()
   for pkg in "${missing[@]}"; do
-    case $pkg in
-      chromium) [ -x /usr/bin/chromium ] || still+=("$pkg") ;;
-      libc6-dev) command -v gcc >/dev/null 2>&1 || still+=("$pkg") ;;
-      *) command -v "$pkg" >/dev/null 2>&1 || still+=("$pkg") ;;
-    esac
+    present "$pkg" || still+=("$pkg")
   done
   missing=("${still[@]+"${still[@]}"}")
 fi
@@ -57,11 +72,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null \
     || die "apt-get install ${missing[*]} failed"
 else
-  say "redis-server, chromium, curl and gcc are installed"
+  say "installed: ${packages[*]}"
 fi
 
-command -v redis-server >/dev/null 2>&1 || die "redis-server is still missing after the install"
-[ -x /usr/bin/chromium ] || die "/usr/bin/chromium is still missing after the install"
+for pkg in "${packages[@]}"; do
+  present "$pkg" || die "$pkg is still missing after the install"
+done
 # The chromium package's launcher is a shell script; make sure the browser
 # behind it runs at all (a missing library shows here, not mid-test).
 /usr/bin/chromium --headless --no-sandbox --disable-gpu --version >/dev/null 2>&1 \
