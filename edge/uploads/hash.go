@@ -1,0 +1,138 @@
+package uploads
+
+// SHA-256 of every finished upload, without reading the file a second time
+// when that can be avoided.
+//
+// WriteChunk tees the bytes it writes into a SHA-256 and, after the chunk,
+// saves the digest's state (crypto/sha256's digest is an
+// encoding.BinaryMarshaler) with the offset it covers to Dir/<id>.sha256.
+// The next chunk, in this process or on another node, resumes from it when
+// the offset it covers is where the chunk starts. At completion:
+//
+//   - a state covering the whole file gives the sum at once;
+//   - a state that is behind (a node crashed between writing bytes and
+//     saving the state, or a write failed half-way) is resumed by reading
+//     only the bytes after it: tus only ever appends, so the bytes it covers
+//     are still the same;
+//   - no state (it was lost or removed) means reading the whole file once.
+//
+// The bytes read in the last two cases are counted in
+// edge_upload_hash_fallback_bytes_total, so one can see how often the
+// state saved the read. A final concatenated upload is hashed while its
+// partials are copied into it (see ConcatUploads), which is a read that
+// happens anyway. The state files are not synced to disk: after a power
+// loss the offset check throws away a state that does not match the file,
+// and the client's own sha256 metadata (checked at completion) is the
+// guard against a file that no longer holds the bytes that were sent.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// loadState returns the saved hash of upload id and the offset it covers.
+func (s *Service) loadState(id string) (hash.Hash, int64, bool) {
+	b, err := os.ReadFile(s.stateFile(id))
+	if err != nil || len(b) < 8 {
+		return nil, 0, false
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(b[8:]); err != nil {
+		return nil, 0, false
+	}
+	return h, int64(binary.BigEndian.Uint64(b[:8])), true
+}
+
+// saveState saves h as covering the first offset bytes of upload id. It
+// writes a temporary file and renames it, so a reader never sees half a
+// state.
+func (s *Service) saveState(id string, h hash.Hash, offset int64) error {
+	st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(st)), uint64(offset))
+	f, err := os.CreateTemp(s.cfg.Dir, id+".sha256.*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, st...))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), s.stateFile(id))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// resumeHash returns the hash to feed with bytes written at offset, or nil
+// when no saved state ends there; the sum is then completed by reading
+// the file (see sum).
+func (s *Service) resumeHash(id string, offset int64) hash.Hash {
+	if offset == 0 {
+		return sha256.New()
+	}
+	h, covered, ok := s.loadState(id)
+	if !ok || covered != offset {
+		return nil
+	}
+	return h
+}
+
+// sum returns the SHA-256 of the first size bytes of upload id, from the
+// saved state and as little reading as it allows, and saves the state as
+// covering them so the next call is free.
+func (s *Service) sum(ctx context.Context, id string, size int64) ([]byte, error) {
+	h, covered, ok := s.loadState(id)
+	if !ok || covered > size {
+		h, covered = sha256.New(), 0
+	}
+	if covered < size {
+		f, err := os.Open(s.binPath(id))
+		if err != nil {
+			return nil, fmt.Errorf("uploads: hashing %s: %w", id, err)
+		}
+		defer f.Close()
+		n, err := io.Copy(h, io.NewSectionReader(f, covered, size-covered))
+		s.metrics.hashFallbackBytes.Add(uint64(n))
+		if err == nil && n != size-covered {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("uploads: hashing %s: %w", id, err)
+		}
+		if err := s.saveState(id, h, size); err != nil {
+			s.log.Warn("UploadHashStateNotSaved", "upload", id, "error", err)
+		}
+	}
+	return h.Sum(nil), nil
+}
+
+// countWriter counts the bytes it passes on to w.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// isStateTemp reports whether name is a temporary file of saveState.
+func isStateTemp(name string) bool {
+	ok, _ := filepath.Match("????????????????????????????????.sha256.*.tmp", name)
+	return ok
+}

@@ -1,0 +1,187 @@
+package uploads
+
+// The janitor. tusd has no expiration extension, so unfinished uploads
+// would stay forever: every few minutes the janitor removes those whose
+// last activity (the later of the .info's and the data's modification
+// times: creation, or the last write) is older than ExpireAfter, with the
+// files kept beside them. Finished partial uploads go too: once their final
+// upload is made they are only copies, and a client that never made it
+// will not come back after that long. Files of an upload whose .info is
+// gone (a crash in the middle of a removal) go after the same age.
+//
+// An upload is removed under its lock, so a PATCH that arrives meanwhile
+// either waits and then finds no upload, or has written and so made the
+// upload young again (checked again under the lock). The janitor also
+// corrects the quota bookkeeping from what it finds on disk.
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+)
+
+// janitorLockTimeout bounds the wait for an upload's lock; an upload busy
+// for that long is not expired anyway.
+const janitorLockTimeout = 5 * time.Second
+
+// claimGrace is the age a quota claim must have before the janitor may
+// drop it for want of an upload on disk.
+const claimGrace = time.Minute
+
+// janitor sweeps now and then every few minutes (more often when
+// ExpireAfter is short) until ctx ends.
+func (s *Service) janitor(ctx context.Context) {
+	every := min(5*time.Minute, max(time.Second, s.cfg.ExpireAfter/4))
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweep is one round of the janitor.
+func (s *Service) sweep(ctx context.Context) {
+	now := s.now()
+	// An upload is counted in the creation hook and written to disk a
+	// moment later: only claims older than claimGrace can be told missing.
+	claimed := s.quota.idsBefore(time.Now().Add(-claimGrace))
+	onDisk := make(map[string]bool)
+	err := s.scan(func(id string, info handler.FileInfo, modified time.Time) {
+		onDisk[id] = true
+		done := finished(info)
+		if done {
+			// Finished on another node, or this node missed it.
+			s.quota.release(id)
+		}
+		if (done && !info.IsPartial) || now.Sub(modified) < s.cfg.ExpireAfter {
+			return
+		}
+		s.expire(ctx, id, now)
+	})
+	if err != nil {
+		s.log.Error("UploadJanitorFailed", "error", err)
+		return
+	}
+	for _, id := range claimed {
+		if !onDisk[id] {
+			s.quota.release(id)
+		}
+	}
+	s.removeOrphans(now)
+}
+
+// expire removes upload id if, under its lock, it is still old and
+// unfinished (or a partial).
+func (s *Service) expire(ctx context.Context, id string, now time.Time) {
+	lock, err := s.locker.NewLock(id)
+	if err != nil {
+		s.log.Warn("UploadExpiryLockFailed", "upload", id, "error", err)
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, janitorLockTimeout)
+	err = lock.Lock(lctx, func() {})
+	cancel()
+	if err != nil {
+		s.log.Debug("UploadExpiryLockFailed", "upload", id, "error", err)
+		return
+	}
+	defer lock.Unlock()
+	info, modified, err := s.load(id)
+	if err != nil || (finished(info) && !info.IsPartial) || now.Sub(modified) < s.cfg.ExpireAfter {
+		return
+	}
+	if err := s.remove(ctx, id); err != nil {
+		s.log.Error("UploadRemoveFailed", "upload", id, "error", err)
+		return
+	}
+	s.metrics.expired.Add(1)
+	s.log.Info("UploadExpired", "upload", id, "owner", info.MetaData[OwnerKey],
+		"offset", info.Offset, "size", info.Size, "partial", info.IsPartial,
+		"idle", now.Sub(modified).Round(time.Second))
+}
+
+// removeOrphans removes files of uploads whose .info is gone, and
+// temporary files, older than ExpireAfter.
+func (s *Service) removeOrphans(now time.Time) {
+	for _, dir := range []string{s.cfg.Dir, filepath.Join(s.cfg.Dir, textDir)} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			s.log.Error("UploadJanitorFailed", "error", err)
+			continue
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || strings.HasSuffix(name, ".info") {
+				continue
+			}
+			id, _, _ := strings.Cut(name, ".")
+			if !validID(id) {
+				continue
+			}
+			if _, err := os.Stat(s.infoPath(id)); err == nil && !strings.HasSuffix(name, ".tmp") {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil || now.Sub(fi.ModTime()) < s.cfg.ExpireAfter {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, name)); err == nil {
+				s.log.Info("UploadOrphanRemoved", "file", name)
+			}
+		}
+	}
+}
+
+// scan calls fn for every upload in Dir, with its info (Offset from the
+// data file) and last activity. Uploads that cannot be read are skipped.
+func (s *Service) scan(fn func(id string, info handler.FileInfo, modified time.Time)) error {
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".info")
+		if !ok || !validID(id) {
+			continue
+		}
+		info, modified, err := s.load(id)
+		if err != nil {
+			s.log.Debug("UploadUnreadable", "upload", id, "error", err)
+			continue
+		}
+		fn(id, info, modified)
+	}
+	return nil
+}
+
+// load reads upload id's info with the offset its data file has now (the
+// .info's is not kept up to date), and its last activity. A missing data
+// file counts as empty: the upload is broken and will expire.
+func (s *Service) load(id string) (handler.FileInfo, time.Time, error) {
+	info, err := s.readInfo(id)
+	if err != nil {
+		return info, time.Time{}, err
+	}
+	fi, err := os.Stat(s.infoPath(id))
+	if err != nil {
+		return info, time.Time{}, err
+	}
+	modified := fi.ModTime()
+	info.Offset = 0
+	if bi, err := os.Stat(s.binPath(id)); err == nil {
+		info.Offset = bi.Size()
+		if bi.ModTime().After(modified) {
+			modified = bi.ModTime()
+		}
+	}
+	return info, modified, nil
+}

@@ -1,0 +1,259 @@
+package uploads
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/edge-rt/edge/edge/uploads/process"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tus/tusd/v2/pkg/handler"
+)
+
+func TestConcatenation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.AllowedTypes = []string{"image/*"} }, nil)
+	meta := map[string]string{"filename": "p.png", "filetype": "image/png"}
+	// partials uploads the halves of data as alice and returns the
+	// Upload-Concat header of a final upload made of them.
+	partials := func(h *harness, data []byte) (string, []string) {
+		var ids []string
+		for _, part := range [][]byte{data[:20_000], data[20_000:]} {
+			loc, id := h.mustCreate("alice", len(part), nil, "Upload-Concat", "partial")
+			h.mustPatch("alice", loc, 0, part)
+			ids = append(ids, id)
+		}
+		return "final;" + basePath + ids[0] + " " + h.srv.URL + basePath + ids[1], ids
+	}
+
+	t.Run("final", func(t *testing.T) {
+		t.Parallel()
+		h := h.with(t)
+		data := pngBytes(50_000)
+		concat, parts := partials(h, data)
+		resp := h.create("alice", -1, meta, "Upload-Concat", concat)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("final: %d %s", resp.StatusCode, readBody(resp))
+		}
+		id := resp.Header.Get("Location")[len(h.srv.URL+basePath):]
+		ps := h.pub.waitType(t, id, "upload.completed")
+		sum := sha256.Sum256(data)
+		done := ps[len(ps)-1]
+		if got := eventField(done, "sha256"); got != hex.EncodeToString(sum[:]) {
+			t.Errorf("sha256 = %s, want %x", got, sum)
+		}
+		if eventField(done, "size") != "50000" || eventField(done, "filename") != "p.png" || ps[0].Type != "upload.created" {
+			t.Errorf("events %v, completed %s", types(ps), done.Data)
+		}
+		for _, p := range parts {
+			if got := h.pub.of(p); len(got) != 0 {
+				t.Errorf("partial %s published %v", p, types(got))
+			}
+		}
+		// Hashed while the partials were copied: nothing read again.
+		if got := h.s.Metrics().Snapshot().HashFallbackBytes; got != 0 {
+			t.Errorf("bytes read to hash = %d", got)
+		}
+	})
+	t.Run("someone else's partials", func(t *testing.T) {
+		t.Parallel()
+		h := h.with(t)
+		concat, _ := partials(h, pngBytes(30_000))
+		resp := h.create("bob", -1, meta, "Upload-Concat", concat)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("final by another user: %d %s", resp.StatusCode, readBody(resp))
+		}
+	})
+	t.Run("content not allowed", func(t *testing.T) {
+		t.Parallel()
+		h := h.with(t)
+		concat, _ := partials(h, zipBytes(30_000))
+		resp := h.create("alice", -1, meta, "Upload-Concat", concat)
+		wantRefused(t, resp, http.StatusUnsupportedMediaType, "ERR_CONTENT_NOT_ALLOWED")
+	})
+}
+
+func TestJanitor(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.ExpireAfter = time.Hour }, nil)
+	staleLoc, stale := h.mustCreate("alice", 100, nil)
+	h.mustPatch("alice", staleLoc, 0, randomBytes(50))
+	done := h.upload("alice", randomBytes(10), nil)
+	_, young := h.mustCreate("alice", 10, nil)
+	partLoc, part := h.mustCreate("alice", 5, nil, "Upload-Concat", "partial")
+	h.mustPatch("alice", partLoc, 0, randomBytes(5))
+	orphan := h.s.stateFile(newID())
+	if err := os.WriteFile(orphan, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	past := time.Now().Add(-2 * time.Hour)
+	for _, id := range []string{stale, done, part} {
+		for _, p := range []string{h.s.binPath(id), h.s.infoPath(id)} {
+			if err := os.Chtimes(p, past, past); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	os.Chtimes(orphan, past, past)
+	h.s.sweep(t.Context())
+
+	gone := func(id string) bool {
+		_, err := os.Stat(h.s.infoPath(id))
+		return os.IsNotExist(err)
+	}
+	if !gone(stale) || !gone(part) {
+		t.Error("expired uploads are still there")
+	}
+	for _, p := range []string{h.s.binPath(stale), h.s.stateFile(stale), orphan} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still there: %v", p, err)
+		}
+	}
+	if gone(done) || gone(young) {
+		t.Error("a finished or young upload was removed")
+	}
+	if got := h.s.Metrics().Snapshot().Expired; got != 2 {
+		t.Errorf("expired = %d, want 2", got)
+	}
+	if n, b := h.s.quota.usageOf("alice"); n != 1 || b != 10 {
+		t.Errorf("alice's usage = %d uploads, %d bytes; want the young one", n, b)
+	}
+}
+
+func TestProcessing(t *testing.T) {
+	t.Parallel()
+	meta := map[string]string{"filename": "scan.png", "filetype": "image/png"}
+	data := pngBytes(1000)
+
+	t.Run("processed", func(t *testing.T) {
+		t.Parallel()
+		procs := &fakeProcs{answer: func(process.Job) (process.Result, error) {
+			return process.Result{Processor: "ocr", Text: "hello world"}, nil
+		}}
+		h := newHarness(t, nil, procs)
+		id := h.upload("alice", data, meta)
+		ps := h.pub.waitType(t, id, "upload.processed")
+		if got := types(ps); got[len(got)-2] != "upload.completed" {
+			t.Errorf("events %v: processed must follow completed", got)
+		}
+		p := ps[len(ps)-1]
+		if eventField(p, "processor") != "ocr" || eventField(p, "textUrl") != basePath+id+"/text" ||
+			p.IdempotencyKey != "upload.processed:"+id+":ocr" {
+			t.Errorf("processed: %s key %q", p.Data, p.IdempotencyKey)
+		}
+		if text, err := h.s.Text(t.Context(), id); text != "hello world" || err != nil {
+			t.Errorf("Text = %q, %v", text, err)
+		}
+		want := process.Job{ID: id, Owner: "alice", Path: h.s.binPath(id), Filename: "scan.png", Filetype: "image/png", Size: 1000}
+		procs.mu.Lock()
+		job := procs.jobs[0]
+		procs.mu.Unlock()
+		if job != want {
+			t.Errorf("job %+v, want %+v", job, want)
+		}
+		// Deleting the upload deletes its text.
+		if resp := h.do("alice", http.MethodDelete, basePath+id, nil); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("DELETE: %d", resp.StatusCode)
+		}
+		if _, err := h.s.Text(t.Context(), id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Text after DELETE: %v", err)
+		}
+	})
+	for _, tt := range []struct {
+		name   string
+		procs  *fakeProcs
+		reason string
+	}{
+		{"busy", &fakeProcs{full: true}, "busy"},
+		{"error", &fakeProcs{answer: func(process.Job) (process.Result, error) {
+			return process.Result{Processor: "ocr"}, errors.New("tesseract: exit status 1")
+		}}, "processing failed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, nil, tt.procs)
+			id := h.upload("alice", data, meta)
+			ps := h.pub.waitType(t, id, "upload.failed")
+			if got := eventField(ps[len(ps)-1], "reason"); got != tt.reason {
+				t.Errorf("reason %q, want %q", got, tt.reason)
+			}
+			if _, err := h.s.Text(t.Context(), id); !errors.Is(err, ErrNotProcessed) {
+				t.Errorf("Text: %v, want ErrNotProcessed", err)
+			}
+		})
+	}
+}
+
+// TestProgressThrottle drives one shard's handling with a fake clock.
+func TestProgressThrottle(t *testing.T) {
+	t.Parallel()
+	pub := newFakePub()
+	s, err := New(Config{Dir: t.TempDir(), ProgressInterval: 250 * time.Millisecond}, pub, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	s.now = func() time.Time { return now }
+	id := newID()
+	if err := os.WriteFile(s.binPath(id), randomBytes(100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info := handler.FileInfo{ID: id, Size: 100, MetaData: handler.MetaData{OwnerKey: "alice"}}
+	seen := make(map[string]*progress)
+	step := func(kind taskKind, offset int64, after time.Duration) {
+		now = now.Add(after)
+		info.Offset = offset
+		s.handle(t.Context(), task{kind: kind, info: info}, seen)
+	}
+	step(taskProgress, 10, 0)
+	step(taskProgress, 20, 100*time.Millisecond) // too soon
+	step(taskProgress, 30, 200*time.Millisecond)
+	step(taskProgress, 30, time.Second) // no news
+	step(taskProgress, 60, time.Second)
+	step(taskCompleted, 100, time.Millisecond) // with the one at the end
+	step(taskProgress, 100, 10*time.Second)    // tusd's late one
+
+	var got []string
+	for _, p := range pub.of(id) {
+		got = append(got, p.Type+"@"+eventField(p, "offset"))
+	}
+	want := []string{"upload.progress@10", "upload.progress@30", "upload.progress@60", "upload.progress@100", "upload.completed@"}
+	if !slices.Equal(got, want) {
+		t.Errorf("published %v, want %v", got, want)
+	}
+}
+
+func TestMetricsRegister(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.MaxConcurrentPerUser = 1 }, nil)
+	h.mustCreate("alice", 1, nil)
+	h.create("alice", 1, nil)
+	reg := prometheus.NewRegistry()
+	if err := h.s.Metrics().Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]string{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			v := strconv.FormatFloat(m.GetCounter().GetValue(), 'f', -1, 64)
+			for _, l := range m.GetLabel() {
+				v = l.GetValue() + "=" + v
+			}
+			found[f.GetName()] = v
+		}
+	}
+	if found["edge_uploads_created_total"] != "1" || found["edge_upload_refusals_total"] != "ERR_TOO_MANY_UPLOADS=1" {
+		t.Errorf("gathered %v", found)
+	}
+}

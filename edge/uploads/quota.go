@@ -1,0 +1,162 @@
+package uploads
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+)
+
+// quotas is the bookkeeping of unfinished uploads per user: how many, and
+// their declared bytes together. It is kept in memory, filled at start from
+// the .info files in Dir (so a restart does not reset anyone's quota),
+// changed by this node's creations and completions, and corrected by the
+// janitor, which drops uploads that finished or vanished on disk (on
+// another node, say). Uploads another node creates after this one started
+// are not counted here: per-user limits hold per node.
+//
+// Checking and reserving happen under one lock, so two creations racing
+// cannot both take the last slot.
+type quotas struct {
+	maxUploads int
+	maxBytes   int64
+
+	mu     sync.Mutex
+	byID   map[string]claim
+	byUser map[string]*usage
+}
+
+type claim struct {
+	owner string
+	size  int64
+	// at is when the claim was made; see idsBefore.
+	at time.Time
+}
+
+type usage struct {
+	uploads int
+	bytes   int64
+}
+
+func newQuotas(maxUploads int, maxBytes int64) *quotas {
+	return &quotas{
+		maxUploads: maxUploads,
+		maxBytes:   maxBytes,
+		byID:       make(map[string]claim),
+		byUser:     make(map[string]*usage),
+	}
+}
+
+// reserve counts a new upload of size bytes (0 when deferred) for owner,
+// or refuses it.
+func (q *quotas) reserve(owner, id string, size int64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var u usage
+	if cur := q.byUser[owner]; cur != nil {
+		u = *cur
+	}
+	if u.uploads >= q.maxUploads {
+		return handler.NewError("ERR_TOO_MANY_UPLOADS",
+			fmt.Sprintf("at most %d unfinished uploads per user; finish or delete one first", q.maxUploads),
+			http.StatusTooManyRequests)
+	}
+	if u.bytes+size > q.maxBytes {
+		return q.bytesError()
+	}
+	q.addLocked(owner, id, size)
+	return nil
+}
+
+// resize changes the declared size of upload id (a deferred length becoming
+// known), or refuses it.
+func (q *quotas) resize(owner, id string, size int64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	c, ok := q.byID[id]
+	if !ok {
+		// Not counted here (made on another node): count it now.
+		if u := q.byUser[owner]; u != nil && u.bytes+size > q.maxBytes {
+			return q.bytesError()
+		}
+		q.addLocked(owner, id, size)
+		return nil
+	}
+	u := q.byUser[c.owner]
+	if u.bytes-c.size+size > q.maxBytes {
+		return q.bytesError()
+	}
+	u.bytes += size - c.size
+	c.size = size
+	q.byID[id] = c
+	return nil
+}
+
+func (q *quotas) bytesError() error {
+	return handler.NewError("ERR_QUOTA_EXCEEDED",
+		fmt.Sprintf("unfinished uploads may declare at most %d bytes per user; finish or delete one first", q.maxBytes),
+		http.StatusForbidden)
+}
+
+// add counts an upload found on disk, without checking limits.
+func (q *quotas) add(owner, id string, size int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, ok := q.byID[id]; !ok {
+		q.addLocked(owner, id, size)
+	}
+}
+
+func (q *quotas) addLocked(owner, id string, size int64) {
+	u := q.byUser[owner]
+	if u == nil {
+		u = &usage{}
+		q.byUser[owner] = u
+	}
+	u.uploads++
+	u.bytes += size
+	q.byID[id] = claim{owner: owner, size: size, at: time.Now()}
+}
+
+// release stops counting upload id; releasing twice is harmless.
+func (q *quotas) release(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	c, ok := q.byID[id]
+	if !ok {
+		return
+	}
+	delete(q.byID, id)
+	u := q.byUser[c.owner]
+	u.uploads--
+	u.bytes -= c.size
+	if u.uploads == 0 {
+		delete(q.byUser, c.owner)
+	}
+}
+
+// idsBefore returns the ids of claims made before t, for the janitor to
+// release those whose upload is gone from disk.
+func (q *quotas) idsBefore(t time.Time) []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var ids []string
+	for id, c := range q.byID {
+		if c.at.Before(t) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// usageOf returns owner's counted uploads and bytes.
+func (q *quotas) usageOf(owner string) (int, int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if u := q.byUser[owner]; u != nil {
+		return u.uploads, u.bytes
+	}
+	return 0, 0
+}

@@ -1,0 +1,185 @@
+package uploads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+)
+
+// store wraps tusd's file store with what tusd leaves to the application:
+// the owner check on every upload a request names, the quota bookkeeping,
+// the sniffing of the first bytes and the running SHA-256. tusd holds the
+// upload's lock around every call on an upload, so an upload never sees
+// two calls at once.
+type store struct{ s *Service }
+
+// upload is one upload of the store; inner is the file store's.
+type upload struct {
+	s     *Service
+	id    string
+	inner handler.Upload
+}
+
+var (
+	_ handler.DataStore               = (*store)(nil)
+	_ handler.TerminaterDataStore     = (*store)(nil)
+	_ handler.ConcaterDataStore       = (*store)(nil)
+	_ handler.LengthDeferrerDataStore = (*store)(nil)
+	_ handler.ContentServerDataStore  = (*store)(nil)
+	_ handler.Upload                  = (*upload)(nil)
+)
+
+// NewUpload creates the upload the creation hook approved. The hook put the
+// owner and the id in info; one without them did not come through the hook.
+func (st *store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
+	s := st.s
+	owner := ownerFrom(ctx)
+	if owner == "" || info.MetaData[OwnerKey] != owner || !validID(info.ID) {
+		return nil, errUnauthenticated
+	}
+	inner, err := s.fs.NewUpload(ctx, info)
+	if err != nil {
+		// The hook reserved quota for this id; the upload never came to be.
+		s.quota.release(info.ID)
+		return nil, err
+	}
+	if !info.IsPartial {
+		s.metrics.created.Add(1)
+	}
+	return &upload{s: s, id: info.ID, inner: inner}, nil
+}
+
+// GetUpload returns upload id when the request's owner created it, and
+// tusd's 404 otherwise, so a stranger cannot tell others' uploads from
+// missing ones.
+func (st *store) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	s := st.s
+	if !validID(id) {
+		return nil, handler.ErrNotFound
+	}
+	inner, err := s.fs.GetUpload(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	info, err := inner.GetInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if owner := ownerFrom(ctx); owner == "" || info.MetaData[OwnerKey] != owner {
+		return nil, handler.ErrNotFound
+	}
+	return &upload{s: s, id: id, inner: inner}, nil
+}
+
+func (st *store) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
+	return u.(*upload)
+}
+
+func (st *store) AsConcatableUpload(u handler.Upload) handler.ConcatableUpload {
+	return u.(*upload)
+}
+
+func (st *store) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclarableUpload {
+	return u.(*upload)
+}
+
+func (st *store) AsServableUpload(u handler.Upload) handler.ServableUpload {
+	return u.(*upload)
+}
+
+func (u *upload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
+	return u.inner.GetInfo(ctx)
+}
+
+func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
+	return u.inner.GetReader(ctx)
+}
+
+func (u *upload) ServeContent(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	return u.s.fs.AsServableUpload(u.inner).ServeContent(ctx, w, r)
+}
+
+// FinishUpload ends the upload's claim on its owner's quota.
+func (u *upload) FinishUpload(ctx context.Context) error {
+	if err := u.inner.FinishUpload(ctx); err != nil {
+		return err
+	}
+	u.s.quota.release(u.id)
+	return nil
+}
+
+// Terminate removes the upload with everything the service keeps beside it.
+func (u *upload) Terminate(ctx context.Context) error {
+	return u.s.remove(ctx, u.id)
+}
+
+// DeclareLength charges a deferred length to the quota when it becomes
+// known; over quota, the upload is removed, since it could never finish.
+func (u *upload) DeclareLength(ctx context.Context, length int64) error {
+	info, err := u.inner.GetInfo(ctx)
+	if err != nil {
+		return err
+	}
+	if err := u.s.quota.resize(info.MetaData[OwnerKey], u.id, length); err != nil {
+		u.s.refused(err)
+		if rerr := u.s.remove(ctx, u.id); rerr != nil {
+			u.s.log.Error("UploadRemoveFailed", "upload", u.id, "error", rerr)
+		}
+		return err
+	}
+	return u.s.fs.AsLengthDeclarableUpload(u.inner).DeclareLength(ctx, length)
+}
+
+// WriteChunk appends src, checking the first bytes' type and feeding the
+// running SHA-256 (see write).
+func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	n, err := u.write(ctx, offset, src)
+	u.s.metrics.bytesReceived.Add(uint64(n))
+	return n, err
+}
+
+// ConcatUploads builds a final upload from its partials. It streams each
+// partial through write rather than calling the file store's own
+// ConcatUploads, so the final upload's first bytes are sniffed and its
+// SHA-256 is computed from the one read that copies the data anyway.
+func (u *upload) ConcatUploads(ctx context.Context, partials []handler.Upload) error {
+	var offset int64
+	for _, p := range partials {
+		pu, ok := p.(*upload)
+		if !ok {
+			return fmt.Errorf("uploads: partial upload of unexpected type %T", p)
+		}
+		r, err := pu.inner.GetReader(ctx)
+		if err != nil {
+			return err
+		}
+		n, err := u.write(ctx, offset, r)
+		r.Close()
+		offset += n
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remove deletes upload id and the files the service keeps beside it, and
+// ends its claim on quota. Files already gone are not an error: a crash, a
+// janitor on another node or the quarantine may have taken them.
+func (s *Service) remove(ctx context.Context, id string) error {
+	s.quota.release(id)
+	var errs []error
+	// The .info first: without it the upload is gone for every node at
+	// once, and the janitor removes whatever a crash leaves behind it.
+	for _, p := range []string{s.infoPath(id), s.binPath(id), s.stateFile(id), s.textPath(id)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,399 @@
+// Package uploads is Edge's tus upload service: tusd v2 with its file store,
+// plus what tusd leaves to the application. It knows no routes beyond tusd's
+// own; the HTTP layer authenticates, puts the caller in the request context
+// with WithOwner and mounts Handler under the public prefix.
+//
+// The rules it keeps:
+//
+//   - Ownership. An upload belongs to the subject that created it. The owner
+//     is written into the upload's metadata under OwnerKey by the creation
+//     hook, which overwrites whatever the client sent under that key; tus
+//     has no way to change metadata after creation, so the value in the
+//     .info file is the server's. Every later tus request (HEAD, PATCH, GET,
+//     DELETE, and a final concatenation naming partial uploads) is checked
+//     against it in the data store and answered 404 when the caller is not
+//     the owner, as if the upload did not exist. The HTTP layer may (and
+//     should, see Owner) check first as well.
+//   - Limits. Size (tusd's own 413, advertised as Tus-Max-Size), media type
+//     (the declared filetype at creation, and the sniffed first bytes when
+//     they arrive), unfinished uploads per user and their declared bytes.
+//     Every refusal is a handler.Error, so tusd sends it as a tus response
+//     with a status, an ERR_ code and a message.
+//   - Events go to the owner's topic "user:<owner>": upload.created,
+//     upload.progress (ephemeral, throttled, with a last one at the end),
+//     upload.completed (with the SHA-256), then upload.processed or
+//     upload.failed. Events of one upload are published in that order: all
+//     of them pass through one queue per upload (see events.go). Partial
+//     uploads of a concatenation publish nothing; their final upload
+//     publishes everything.
+//   - SHA-256 without a second read: see hash.go.
+//   - Expiry: a janitor removes unfinished uploads, because tus has no
+//     expiration in tusd. See janitor.go.
+//
+// Several nodes may share Dir (with a shared handler.Locker). Quotas are
+// then counted per node from what the node saw plus what was on disk when
+// it started (see quota.go): a user spreading uploads over nodes can exceed
+// them by up to a factor of the number of nodes.
+package uploads
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edge-rt/edge/edge"
+	"github.com/edge-rt/edge/edge/uploads/process"
+	"github.com/tus/tusd/v2/pkg/filestore"
+	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
+)
+
+// Defaults of Config.
+const (
+	DefaultBasePath             = "/v1/uploads/"
+	DefaultMaxSize              = 2 << 30
+	DefaultMaxConcurrentPerUser = 4
+	DefaultMaxBytesPerUser      = 10 << 30
+	DefaultProgressInterval     = 250 * time.Millisecond
+	DefaultExpireAfter          = 24 * time.Hour
+)
+
+// OwnerKey is the metadata key holding an upload's owner. The server sets
+// it at creation and ignores any value the client sent.
+const OwnerKey = "edge-owner"
+
+// Config configures a Service. Zero means default.
+type Config struct {
+	// Dir is the file store directory (required). Quarantined files go to
+	// Dir/quarantine, OCR texts to Dir/text.
+	Dir string
+	// BasePath is the public prefix tusd builds Location from. Default
+	// "/v1/uploads/".
+	BasePath string
+	// MaxSize is the largest upload in bytes, advertised as Tus-Max-Size.
+	// Default 2 GiB.
+	MaxSize int64
+	// AllowedTypes are media-type patterns ("image/*", "application/pdf").
+	// Empty allows any. They are checked against the filetype (or type)
+	// metadata at creation and against the type sniffed from the first 512
+	// bytes when those arrive; a file the sniffer does not recognise is
+	// "application/octet-stream", allowed only when listed.
+	AllowedTypes []string
+	// MaxConcurrentPerUser bounds a user's unfinished uploads. Default 4.
+	MaxConcurrentPerUser int
+	// MaxBytesPerUser bounds the declared sizes of a user's unfinished
+	// uploads together. Default 10 GiB.
+	MaxBytesPerUser int64
+	// ProgressInterval is the least time between two upload.progress events
+	// of one upload. Default 250ms.
+	ProgressInterval time.Duration
+	// ExpireAfter is the age (since creation or the last write) at which the
+	// janitor removes an unfinished upload. Default 24h.
+	ExpireAfter time.Duration
+	// RespectForwardedHeaders makes tusd build Location from
+	// X-Forwarded-Host/-Proto and Forwarded; only behind a proxy that sets
+	// them.
+	RespectForwardedHeaders bool
+}
+
+// validate fills in defaults and checks what has none.
+func (c *Config) validate() error {
+	if c.Dir == "" {
+		return errors.New("uploads: Dir is required")
+	}
+	if c.BasePath == "" {
+		c.BasePath = DefaultBasePath
+	}
+	// tusd adds the slash too; doing it here keeps textUrl in step.
+	if !strings.HasSuffix(c.BasePath, "/") {
+		c.BasePath += "/"
+	}
+	if c.MaxSize <= 0 {
+		c.MaxSize = DefaultMaxSize
+	}
+	if c.MaxConcurrentPerUser <= 0 {
+		c.MaxConcurrentPerUser = DefaultMaxConcurrentPerUser
+	}
+	if c.MaxBytesPerUser <= 0 {
+		c.MaxBytesPerUser = DefaultMaxBytesPerUser
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.ExpireAfter <= 0 {
+		c.ExpireAfter = DefaultExpireAfter
+	}
+	for _, p := range c.AllowedTypes {
+		if !validPattern(p) {
+			return fmt.Errorf("uploads: allowed type %q is not a media type or type/* pattern", p)
+		}
+	}
+	return nil
+}
+
+// Errors the Service returns; callers match them with errors.Is.
+var (
+	// ErrNotFound means there is no such upload (or the id is malformed).
+	ErrNotFound = errors.New("uploads: no such upload")
+	// ErrNotProcessed means the upload exists but has no text: it was not
+	// processed (yet), or no processor made text of it.
+	ErrNotProcessed = errors.New("uploads: upload not processed")
+)
+
+var errRunTwice = errors.New("uploads: Run called twice")
+
+// Publisher publishes events; edge.Broker fits.
+type Publisher interface {
+	Publish(ctx context.Context, p edge.Publication) (edge.PublishResult, error)
+}
+
+// Processors post-processes finished uploads; *process.Runner fits. Submit
+// must not block and returns false when it cannot take the job.
+type Processors interface {
+	Submit(j process.Job, done func(process.Job, process.Result, error)) bool
+}
+
+// Service is the tus upload service. Make it with New, serve Handler, and
+// keep Run running while Handler serves: tusd's notifications are
+// unbuffered, so without Run every creation blocks.
+type Service struct {
+	cfg     Config
+	pub     Publisher
+	procs   Processors
+	log     *slog.Logger
+	fs      filestore.FileStore
+	locker  handler.Locker
+	tus     *handler.Handler
+	quota   *quotas
+	metrics *Metrics
+	shards  []chan task
+	// failures carries upload.failed events from the request path to
+	// drain, which orders them after the upload's notifications.
+	failures chan task
+	now      func() time.Time
+
+	runMu   sync.Mutex
+	running bool
+	// stopped is closed when Run returns, so nothing waits on the queues
+	// for a consumer that is gone.
+	stopped chan struct{}
+}
+
+// New makes a Service storing uploads in cfg.Dir. locker nil means tusd's
+// memory locker (one node). procs nil means no post-processing; a typed nil
+// pointer is not nil and will be called.
+func New(cfg Config, pub Publisher, locker handler.Locker, procs Processors, log *slog.Logger) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if pub == nil {
+		return nil, errors.New("uploads: a Publisher is required")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if locker == nil {
+		locker = memorylocker.New()
+	}
+	for _, d := range []string{cfg.Dir, filepath.Join(cfg.Dir, quarantineDir), filepath.Join(cfg.Dir, textDir)} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("uploads: %w", err)
+		}
+	}
+	s := &Service{
+		cfg:      cfg,
+		pub:      pub,
+		procs:    procs,
+		log:      log,
+		fs:       filestore.New(cfg.Dir),
+		locker:   locker,
+		quota:    newQuotas(cfg.MaxConcurrentPerUser, cfg.MaxBytesPerUser),
+		metrics:  newMetrics(),
+		now:      time.Now,
+		failures: make(chan task),
+		stopped:  make(chan struct{}),
+	}
+	s.shards = make([]chan task, shardCount)
+	for i := range s.shards {
+		s.shards[i] = make(chan task, shardQueue)
+	}
+	// A restart must not reset quotas: count what is on disk.
+	if err := s.scan(func(id string, info handler.FileInfo, _ time.Time) {
+		if !info.IsFinal && !finished(info) {
+			s.quota.add(info.MetaData[OwnerKey], id, info.Size)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("uploads: scanning %s: %w", cfg.Dir, err)
+	}
+
+	st := &store{s: s}
+	comp := handler.NewStoreComposer()
+	comp.UseCore(st)
+	comp.UseTerminater(st)
+	comp.UseConcater(st)
+	comp.UseLengthDeferrer(st)
+	comp.UseContentServer(st)
+	comp.UseLocker(locker)
+	h, err := handler.NewHandler(handler.Config{
+		StoreComposer: comp,
+		MaxSize:       cfg.MaxSize,
+		BasePath:      cfg.BasePath,
+		// The server has one CORS layer; tusd's default allows every
+		// origin with an unanchored regexp.
+		Cors:                      &handler.CorsConfig{Disable: true},
+		NotifyCompleteUploads:     true,
+		NotifyTerminatedUploads:   true,
+		NotifyUploadProgress:      true,
+		NotifyCreatedUploads:      true,
+		UploadProgressInterval:    cfg.ProgressInterval,
+		Logger:                    newTusLogger(log),
+		RespectForwardedHeaders:   cfg.RespectForwardedHeaders,
+		PreUploadCreateCallback:   s.preCreate,
+		PreFinishResponseCallback: s.preFinish,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("uploads: %w", err)
+	}
+	s.tus = h
+	return s, nil
+}
+
+// Handler returns tusd's routed handler for the paths under BasePath; mount
+// it with http.StripPrefix(BasePath, ...). Every request must carry
+// WithOwner.
+func (s *Service) Handler() http.Handler { return s.tus }
+
+// Metrics returns the service's counters.
+func (s *Service) Metrics() *Metrics { return s.metrics }
+
+type ownerKey struct{}
+
+// WithOwner returns ctx carrying the authenticated subject; the HTTP layer
+// calls it for every request it hands to Handler.
+func WithOwner(ctx context.Context, subject string) context.Context {
+	return context.WithValue(ctx, ownerKey{}, subject)
+}
+
+// ownerFrom returns the subject WithOwner put in ctx, or "".
+func ownerFrom(ctx context.Context) string {
+	s, _ := ctx.Value(ownerKey{}).(string)
+	return s
+}
+
+// Owner returns the subject that created upload id, or ErrNotFound. The HTTP
+// layer should check it before handing a request to tusd: tusd takes the
+// upload's lock before the store's own check, and taking the lock asks the
+// holder to let go, so a stranger's HEAD would interrupt the owner's PATCH.
+func (s *Service) Owner(ctx context.Context, id string) (string, error) {
+	info, err := s.readInfo(id)
+	if err != nil {
+		return "", err
+	}
+	owner := info.MetaData[OwnerKey]
+	if owner == "" {
+		// Not made through this service: nobody's.
+		return "", ErrNotFound
+	}
+	return owner, nil
+}
+
+// Text returns the text a processor (OCR) made of upload id: ErrNotFound
+// when there is no such upload, ErrNotProcessed when it has no text.
+func (s *Service) Text(ctx context.Context, id string) (string, error) {
+	if !validID(id) {
+		return "", ErrNotFound
+	}
+	b, err := os.ReadFile(s.textPath(id))
+	if err == nil {
+		return string(b), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("uploads: reading text of %s: %w", id, err)
+	}
+	if _, err := s.readInfo(id); err != nil {
+		return "", err
+	}
+	return "", ErrNotProcessed
+}
+
+// Run drains tusd's notifications (they are unbuffered and block the
+// requests that send them), publishes the events, and runs the janitor,
+// until ctx ends. Stop the HTTP server before ending ctx: a request that
+// notifies after Run has returned waits until its own context ends.
+func (s *Service) Run(ctx context.Context) error {
+	s.runMu.Lock()
+	if s.running {
+		s.runMu.Unlock()
+		return errRunTwice
+	}
+	s.running = true
+	s.runMu.Unlock()
+	defer close(s.stopped)
+
+	var wg sync.WaitGroup
+	for _, q := range s.shards {
+		wg.Go(func() { s.work(ctx, q) })
+	}
+	wg.Go(func() { s.drain(ctx) })
+	wg.Go(func() { s.janitor(ctx) })
+	wg.Wait()
+	return nil
+}
+
+// Paths of the service's own files, next to tusd's <id> and <id>.info.
+const (
+	quarantineDir = "quarantine"
+	textDir       = "text"
+)
+
+func (s *Service) binPath(id string) string   { return filepath.Join(s.cfg.Dir, id) }
+func (s *Service) infoPath(id string) string  { return filepath.Join(s.cfg.Dir, id+".info") }
+func (s *Service) textPath(id string) string  { return filepath.Join(s.cfg.Dir, textDir, id+".txt") }
+func (s *Service) stateFile(id string) string { return filepath.Join(s.cfg.Dir, id+".sha256") }
+
+// validID reports whether id has the form this service gives uploads (32
+// hex digits). Anything else is refused before it reaches a path: tusd
+// would join an id like "../x" or "quarantine/x" into Dir.
+func validID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// readInfo reads upload id's .info file as tusd wrote it.
+func (s *Service) readInfo(id string) (handler.FileInfo, error) {
+	var info handler.FileInfo
+	if !validID(id) {
+		return info, ErrNotFound
+	}
+	b, err := os.ReadFile(s.infoPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return info, ErrNotFound
+	}
+	if err != nil {
+		return info, fmt.Errorf("uploads: %w", err)
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return info, fmt.Errorf("uploads: %s.info: %w", id, err)
+	}
+	return info, nil
+}
+
+// finished reports whether every byte of the upload is there.
+func finished(info handler.FileInfo) bool {
+	return !info.SizeIsDeferred && info.Offset == info.Size
+}
