@@ -15,6 +15,7 @@ import (
 	"github.com/edge-rt/edge/edge"
 	"github.com/edge-rt/edge/edge/auth"
 	"github.com/edge-rt/edge/edge/limit"
+	"github.com/edge-rt/edge/edge/uploads"
 	"github.com/edge-rt/edge/internal/ssetest"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -72,11 +73,17 @@ func newTestServerWith(t *testing.T, b edge.Broker, cfg edge.StreamConfig, limit
 	if err != nil {
 		t.Fatal(err)
 	}
+	ups, err := uploads.New(uploads.Config{Dir: t.TempDir(), BasePath: "/v1/uploads/"}, b, nil, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ups.Run(ctx)
 	e, err := New(Deps{
 		Hub: hub, Stream: cfg, MaxTopics: 4, MaxBodyBytes: 4096, MaxEventBytes: 1024, Compression: []string{"br", "gzip"},
 		NodeID: "test", Registry: reg, Logger: log,
 		Auth: authn, Limits: limits, RateLimiter: rate,
 		CORSOrigins: []string{"https://app.example.com", "https://*.acme.io"},
+		Uploads:     &Uploads{Service: ups, BasePath: "/v1/uploads/"},
 	})
 	if err != nil {
 		t.Fatal(err)

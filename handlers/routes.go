@@ -37,6 +37,8 @@ type Deps struct {
 	CORSOrigins []string
 	// TrustedProxies are CIDRs whose X-Forwarded-For names the client.
 	TrustedProxies []*net.IPNet
+	// Uploads is the tus endpoint.
+	Uploads *Uploads
 }
 
 // New returns the echo instance with every route of Edge.
@@ -67,6 +69,7 @@ func New(d Deps) (*echo.Echo, error) {
 	v1.GET("/stream", stream.Serve)
 	v1.POST("/topics/:topic/events", topics.Publish)
 	v1.GET("/topics/:topic/events", topics.History)
+	d.Uploads.register(v1)
 	// Operator endpoints carry no user data and are scraped by machines
 	// without tokens; keep them off the public listener's path in
 	// production (see README).

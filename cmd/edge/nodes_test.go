@@ -127,7 +127,7 @@ func TestPublishRateLimitAcrossNodes(t *testing.T) {
 // server starts (dev mode); any other address refuses to.
 func TestDevModeOnlyOnLoopback(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Load([]string{"--config", "", "--http.addr", "0.0.0.0:0"})
+	cfg, err := config.Load([]string{"--config", "", "--http.addr", "0.0.0.0:0", "--uploads.dir", t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestDevModeOnlyOnLoopback(t *testing.T) {
 		t.Fatalf("non-loopback without auth: %v, want errNoAuth", err)
 	}
 
-	cfg, err = config.Load([]string{"--config", "", "--http.addr", "127.0.0.1:0", "--http.drain_timeout", "100ms"})
+	cfg, err = config.Load([]string{"--config", "", "--http.addr", "127.0.0.1:0", "--http.drain_timeout", "100ms", "--uploads.dir", t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,13 +35,21 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<-
 		return err
 	}
 
-	broker, rateLimiter, closeBackend := newBackend(cfg, log)
+	broker, rateLimiter, rdb, closeBackend := newBackend(cfg, log)
 	defer closeBackend()
+	ups, runner, closeLocker, err := newUploads(cfg, broker, rdb, log)
+	if err != nil {
+		return err
+	}
+	defer closeLocker()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hub := edge.NewHub(broker, edge.HubOptions{Logger: log})
 	if err := hub.Metrics().Register(reg); err != nil {
+		return err
+	}
+	if err := ups.Metrics().Register(reg); err != nil {
 		return err
 	}
 	e, err := handlers.New(handlers.Deps{
@@ -59,6 +67,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<-
 		RateLimiter:    rateLimiter,
 		CORSOrigins:    cfg.HTTP.CORSOrigins,
 		TrustedProxies: trustedProxies(cfg),
+		Uploads:        &handlers.Uploads{Service: ups, BasePath: uploadsBasePath},
 	})
 	if err != nil {
 		return err
@@ -91,6 +100,14 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready chan<-
 	defer func() { stopHub(); <-hubDone }()
 	go authn.Watch(hubCtx)
 	go reloadOnHangup(hubCtx, authn, log)
+	// Uploads run until the server has drained: tusd's notification
+	// channels must be read while any upload request is in flight.
+	upsDone := make(chan error, 1)
+	go func() { upsDone <- ups.Run(hubCtx) }()
+	defer func() { stopHub(); <-upsDone }()
+	if runner != nil {
+		go runner.Run(hubCtx)
+	}
 
 	served := make(chan error, 1)
 	go func() {
@@ -176,10 +193,10 @@ func streamConfig(cfg *config.Config) edge.StreamConfig {
 // newBackend picks the broker and the publish rate limiter: Redis when
 // addresses are configured (shared by all nodes), else in-process (one node
 // only).
-func newBackend(cfg *config.Config, log *slog.Logger) (edge.Broker, limit.Limiter, func()) {
+func newBackend(cfg *config.Config, log *slog.Logger) (edge.Broker, limit.Limiter, redis.UniversalClient, func()) {
 	if cfg.MemoryBroker() {
 		b := edge.NewMemoryBroker(cfg.RetentionPolicy())
-		return b, limit.NewMemoryLimiter(), func() { b.Close() }
+		return b, limit.NewMemoryLimiter(), nil, func() { b.Close() }
 	}
 	client := redis.NewUniversalClient(cfg.RedisOptions())
 	b := edge.NewRedisBroker(client, edge.RedisOptions{
@@ -189,7 +206,7 @@ func newBackend(cfg *config.Config, log *slog.Logger) (edge.Broker, limit.Limite
 		Sharded:        cfg.Redis.ShardedPubSub,
 		Logger:         log,
 	})
-	return b, limit.NewRedisLimiter(client, ""), func() { b.Close(); client.Close() }
+	return b, limit.NewRedisLimiter(client, ""), client, func() { b.Close(); client.Close() }
 }
 
 func limits(cfg *config.Config) handlers.Limits {

@@ -30,7 +30,7 @@ import (
 func startServer(t *testing.T, flags ...string) (string, context.CancelFunc, chan error) {
 	t.Helper()
 	args := append([]string{"--config", "", "--http.addr", "127.0.0.1:0", "--http.drain_timeout", "500ms",
-		"--auth.hmac_secrets", testSecret}, flags...)
+		"--auth.hmac_secrets", testSecret, "--uploads.dir", t.TempDir()}, flags...)
 	cfg, err := config.Load(args)
 	if err != nil {
 		t.Fatal(err)
