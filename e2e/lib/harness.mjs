@@ -6,8 +6,9 @@
 // first; EDGE_BIN points elsewhere.
 
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testSecret } from './token.mjs';
@@ -188,6 +189,17 @@ export class Harness {
     mkdirSync(this.logDir, { recursive: true });
     this.procs = [];
     this.closers = [];
+    this.tempDirs = [];
+  }
+
+  /**
+   * tempDir makes a fresh directory under the system temp dir (files a
+   * test generates, an upload store), removed when the harness closes.
+   */
+  tempDir(name = 'tmp') {
+    const dir = mkdtempSync(path.join(os.tmpdir(), `edge-e2e-${name.replace(/[^A-Za-z0-9_-]+/g, '-')}-`));
+    this.tempDirs.push(dir);
+    return dir;
   }
 
   spawn(name, cmd, args, env) {
@@ -226,6 +238,10 @@ export class Harness {
    * token in its log). EDGE_AUTH_* variables of the calling shell are not
    * passed on (an EDGE_AUTH_ISSUER there would refuse every minted token,
    * which carry no iss or aud); a test sets its own in env.
+   *
+   * EDGE_UPLOADS_DIR defaults to a temp dir of this harness (one per test,
+   * shared by its nodes), so no node writes into the work tree; a test that
+   * needs its own sets it in env.
    */
   async edge({ port, env = {}, name = 'edge', timeout = 15_000 } = {}) {
     if (!existsSync(edgeBin)) {
@@ -240,6 +256,7 @@ export class Harness {
       EDGE_REDIS_ADDRS: '',
       EDGE_NODE_ID: name,
       EDGE_AUTH_HMAC_SECRETS: testSecret,
+      EDGE_UPLOADS_DIR: (this.uploadsDir ??= this.tempDir('uploads')),
       ...env,
     };
     const proc = this.spawn(name, edgeBin, [], fullEnv);
@@ -262,7 +279,10 @@ export class Harness {
       .join('\n');
   }
 
-  /** close closes clients and browsers, then kills every process still running. */
+  /**
+   * close closes clients and browsers, then kills every process still
+   * running, then removes the temp dirs.
+   */
   async close() {
     const closers = this.closers.splice(0).reverse();
     for (const fn of closers) {
@@ -274,6 +294,7 @@ export class Harness {
     }
     await Promise.all(this.procs.filter((p) => p.running).map((p) => p.stop('SIGKILL', 5000)));
     await Promise.all(this.procs.map((p) => new Promise((r) => p.file.end(r))));
+    for (const dir of this.tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   }
 }
 
