@@ -12,8 +12,9 @@ package uploads
 //
 // Events are at most once across a crash: the files in Dir are the truth,
 // and an event queued but not yet published when the node dies is lost.
-// Stored events carry an Idempotency-Key "<type>:<id>", so a retry, or a
-// second node repeating one, is not stored twice.
+// Stored events carry an Idempotency-Key "<type>:<id>" (upload.processed:
+// "<type>:<id>:<processor>"), so a retry, or a second node repeating one,
+// is not stored twice.
 
 import (
 	"context"

@@ -160,7 +160,9 @@ type harness struct {
 
 const basePath = "/v1/uploads/"
 
-func newHarness(t *testing.T, mod func(*Config), procs Processors) *harness {
+// newHarness starts a harness; mod changes the config, tweak the Service
+// before it serves.
+func newHarness(t *testing.T, mod func(*Config), procs Processors, tweak ...func(*Service)) *harness {
 	t.Helper()
 	cfg := Config{Dir: t.TempDir(), BasePath: basePath, ProgressInterval: 10 * time.Millisecond}
 	if mod != nil {
@@ -170,6 +172,9 @@ func newHarness(t *testing.T, mod func(*Config), procs Processors) *harness {
 	s, err := New(cfg, pub, nil, procs, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range tweak {
+		f(s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -24,6 +24,8 @@ var (
 		"a filetype metadata entry is required (only some types are allowed)", http.StatusUnsupportedMediaType)
 	errInvalidChecksum = handler.NewError("ERR_INVALID_CHECKSUM",
 		"sha256 metadata must be 64 hex digits", http.StatusBadRequest)
+	errNotHashed = handler.NewError("ERR_INTERNAL_SERVER_ERROR",
+		"the upload's SHA-256 could not be computed", http.StatusInternalServerError)
 	// 460 is the tus checksum extension's status for a checksum mismatch;
 	// tus clients know it and do not retry it.
 	errChecksumMismatch = handler.NewError("ERR_CHECKSUM_MISMATCH",
@@ -117,7 +119,9 @@ func (s *Service) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 	}
 	sum, err := s.sum(ev.Context, info.ID, info.Size)
 	if err != nil {
-		return handler.HTTPResponse{}, err
+		// The error names paths on the server: log it, answer without it.
+		s.log.Error("UploadNotHashed", "upload", info.ID, "error", err)
+		return handler.HTTPResponse{}, errNotHashed
 	}
 	want := info.MetaData["sha256"]
 	if want == "" || strings.EqualFold(want, hex.EncodeToString(sum)) {

@@ -78,7 +78,11 @@ func (q *quotas) resize(owner, id string, size int64) error {
 	c, ok := q.byID[id]
 	if !ok {
 		// Not counted here (made on another node): count it now.
-		if u := q.byUser[owner]; u != nil && u.bytes+size > q.maxBytes {
+		var used int64
+		if u := q.byUser[owner]; u != nil {
+			used = u.bytes
+		}
+		if used+size > q.maxBytes {
 			return q.bytesError()
 		}
 		q.addLocked(owner, id, size)

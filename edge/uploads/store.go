@@ -40,6 +40,7 @@ func (st *store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.
 	s := st.s
 	owner := ownerFrom(ctx)
 	if owner == "" || info.MetaData[OwnerKey] != owner || !validID(info.ID) {
+		s.quota.release(info.ID)
 		return nil, errUnauthenticated
 	}
 	inner, err := s.fs.NewUpload(ctx, info)

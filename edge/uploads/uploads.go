@@ -25,7 +25,14 @@
 //     upload.failed. Events of one upload are published in that order: all
 //     of them pass through one queue per upload (see events.go). Partial
 //     uploads of a concatenation publish nothing; their final upload
-//     publishes everything.
+//     publishes everything. upload.failed's reason is "checksum mismatch",
+//     "content type <type> not allowed" (both end the upload), "busy" (the
+//     processors' queue was full), "processing failed" or "processing
+//     stopped".
+//   - Checksum. A client may send the SHA-256 it expects as hex in the
+//     "sha256" metadata. On a mismatch the request that completes the
+//     upload is answered 460 (the tus checksum extension's status), the
+//     data and .info move to Dir/quarantine, and the upload is gone.
 //   - SHA-256 without a second read: see hash.go.
 //   - Expiry: a janitor removes unfinished uploads, because tus has no
 //     expiration in tusd. See janitor.go.
@@ -38,7 +45,6 @@ package uploads
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,7 +91,9 @@ type Config struct {
 	// Empty allows any. They are checked against the filetype (or type)
 	// metadata at creation and against the type sniffed from the first 512
 	// bytes when those arrive; a file the sniffer does not recognise is
-	// "application/octet-stream", allowed only when listed.
+	// "application/octet-stream", allowed only when listed. Partial uploads
+	// of a concatenation are checked as their final upload; an empty
+	// upload has no bytes to sniff.
 	AllowedTypes []string
 	// MaxConcurrentPerUser bounds a user's unfinished uploads. Default 4.
 	MaxConcurrentPerUser int
@@ -179,6 +187,9 @@ type Service struct {
 	// drain, which orders them after the upload's notifications.
 	failures chan task
 	now      func() time.Time
+	// checkpoint is how often a long chunk saves its hash state; see
+	// defaultCheckpoint.
+	checkpoint int64
 
 	runMu   sync.Mutex
 	running bool
@@ -209,17 +220,18 @@ func New(cfg Config, pub Publisher, locker handler.Locker, procs Processors, log
 		}
 	}
 	s := &Service{
-		cfg:      cfg,
-		pub:      pub,
-		procs:    procs,
-		log:      log,
-		fs:       filestore.New(cfg.Dir),
-		locker:   locker,
-		quota:    newQuotas(cfg.MaxConcurrentPerUser, cfg.MaxBytesPerUser),
-		metrics:  newMetrics(),
-		now:      time.Now,
-		failures: make(chan task),
-		stopped:  make(chan struct{}),
+		cfg:        cfg,
+		pub:        pub,
+		procs:      procs,
+		log:        log,
+		fs:         filestore.New(cfg.Dir),
+		locker:     locker,
+		quota:      newQuotas(cfg.MaxConcurrentPerUser, cfg.MaxBytesPerUser),
+		metrics:    newMetrics(),
+		now:        time.Now,
+		failures:   make(chan task),
+		stopped:    make(chan struct{}),
+		checkpoint: defaultCheckpoint,
 	}
 	s.shards = make([]chan task, shardCount)
 	for i := range s.shards {
@@ -346,54 +358,4 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Go(func() { s.janitor(ctx) })
 	wg.Wait()
 	return nil
-}
-
-// Paths of the service's own files, next to tusd's <id> and <id>.info.
-const (
-	quarantineDir = "quarantine"
-	textDir       = "text"
-)
-
-func (s *Service) binPath(id string) string   { return filepath.Join(s.cfg.Dir, id) }
-func (s *Service) infoPath(id string) string  { return filepath.Join(s.cfg.Dir, id+".info") }
-func (s *Service) textPath(id string) string  { return filepath.Join(s.cfg.Dir, textDir, id+".txt") }
-func (s *Service) stateFile(id string) string { return filepath.Join(s.cfg.Dir, id+".sha256") }
-
-// validID reports whether id has the form this service gives uploads (32
-// hex digits). Anything else is refused before it reaches a path: tusd
-// would join an id like "../x" or "quarantine/x" into Dir.
-func validID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// readInfo reads upload id's .info file as tusd wrote it.
-func (s *Service) readInfo(id string) (handler.FileInfo, error) {
-	var info handler.FileInfo
-	if !validID(id) {
-		return info, ErrNotFound
-	}
-	b, err := os.ReadFile(s.infoPath(id))
-	if errors.Is(err, os.ErrNotExist) {
-		return info, ErrNotFound
-	}
-	if err != nil {
-		return info, fmt.Errorf("uploads: %w", err)
-	}
-	if err := json.Unmarshal(b, &info); err != nil {
-		return info, fmt.Errorf("uploads: %s.info: %w", id, err)
-	}
-	return info, nil
-}
-
-// finished reports whether every byte of the upload is there.
-func finished(info handler.FileInfo) bool {
-	return !info.SizeIsDeferred && info.Offset == info.Size
 }

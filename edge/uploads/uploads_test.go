@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edge-rt/edge/edge"
 )
@@ -143,6 +144,67 @@ func TestHashStateFallback(t *testing.T) {
 				t.Errorf("bytes read to hash = %d, want %d", got, tt.fallbackRead)
 			}
 		})
+	}
+}
+
+// TestHashCheckpoint checks that a long PATCH saves the hash state as it
+// goes, so that a node dying in the middle leaves a state to resume from.
+func TestHashCheckpoint(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, nil, func(s *Service) { s.checkpoint = 1000 })
+	data := randomBytes(5000)
+	loc, id := h.mustCreate("alice", len(data), nil)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPatch, loc, pr)
+	req.Header = http.Header{"Tus-Resumable": {"1.0.0"}, "X-User": {"alice"},
+		"Content-Type": {"application/offset+octet-stream"}, "Upload-Offset": {"0"}}
+	type result struct {
+		status int
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := h.client.Do(req)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		res <- result{status: resp.StatusCode}
+	}()
+
+	// The second piece is read only after the first was (tusd reported
+	// it), so the tee sees two writes and saves between them.
+	pw.Write(data[:1500])
+	if !h.pub.waitProgress(id, 1500) {
+		t.Fatal("no progress at 1500")
+	}
+	pw.Write(data[1500:3000])
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		hs, covered, ok := h.s.loadState(id)
+		if ok && covered == 1500 {
+			if want := sha256.Sum256(data[:1500]); string(hs.Sum(nil)) != string(want[:]) {
+				t.Error("the saved state is not the hash of the bytes it covers")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no state saved within the PATCH (ok %v, covered %d)", ok, covered)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a file: there is nothing to wait on
+	}
+	pw.Write(data[3000:])
+	pw.Close()
+	if r := <-res; r.err != nil || r.status != http.StatusNoContent {
+		t.Fatalf("PATCH: %d %v", r.status, r.err)
+	}
+	ps := h.pub.waitType(t, id, "upload.completed")
+	if sum := sha256.Sum256(data); eventField(ps[len(ps)-1], "sha256") != hex.EncodeToString(sum[:]) {
+		t.Error("wrong sha256")
+	}
+	if got := h.s.Metrics().Snapshot().HashFallbackBytes; got != 0 {
+		t.Errorf("bytes read to hash = %d", got)
 	}
 }
 

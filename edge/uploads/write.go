@@ -37,15 +37,14 @@ func (u *upload) write(ctx context.Context, offset int64, src io.Reader) (int64,
 	if h == nil {
 		return u.inner.WriteChunk(ctx, offset, src)
 	}
-	fed := &countWriter{w: h}
-	n, err := u.inner.WriteChunk(ctx, offset, io.TeeReader(src, fed))
-	// The hash has seen every byte it read, written or not. Only when that
-	// is exactly what reached the file does it describe the file; otherwise
-	// the old state stays, behind, and completion reads the rest.
-	if n > 0 && fed.n == n {
-		if serr := s.saveState(u.id, h, offset+n); serr != nil {
-			s.log.Warn("UploadHashStateNotSaved", "upload", u.id, "error", serr)
-		}
+	tee := newTeeHash(s, u.id, h, offset)
+	n, err := u.inner.WriteChunk(ctx, offset, io.TeeReader(src, tee))
+	tee.finish()
+	// The hash has seen every byte that was read, written or not. Only when
+	// that is exactly what reached the file does it describe the file;
+	// otherwise the last save stays, behind, and completion reads the rest.
+	if n > 0 && tee.fed == n {
+		tee.store()
 	}
 	return n, err
 }
