@@ -15,23 +15,8 @@ import (
 	"github.com/edge-rt/edge/internal/redistest"
 )
 
-// redisTestClient returns a client of srv with short timeouts, so that calls
-// to a stopped server fail fast, and no retries, so that a test sees each
-// failure.
-func redisTestClient(t *testing.T, srv *redistest.Server) *redis.Client {
-	c := redis.NewClient(&redis.Options{
-		Addr:         srv.Addr(),
-		DialTimeout:  250 * time.Millisecond,
-		ReadTimeout:  500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond,
-		MaxRetries:   -1,
-	})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func newTestRedisBroker(t *testing.T, srv *redistest.Server, opts RedisOptions) *RedisBroker {
-	b := NewRedisBroker(redisTestClient(t, srv), opts)
+	b := NewRedisBroker(srv.FastClient(t), opts)
 	t.Cleanup(func() { b.Close() })
 	return b
 }

@@ -13,21 +13,6 @@ import (
 	"github.com/edge-rt/edge/internal/redistest"
 )
 
-// testClient returns a client of srv with short timeouts, so that calls to
-// a stopped server fail fast, and no retries, so that a test sees each
-// failure.
-func testClient(t testing.TB, srv *redistest.Server) *redis.Client {
-	c := redis.NewClient(&redis.Options{
-		Addr:         srv.Addr(),
-		DialTimeout:  250 * time.Millisecond,
-		ReadTimeout:  500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond,
-		MaxRetries:   -1,
-	})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // testPrefixes makes each limiter's buckets its own on a shared server.
 var testPrefixes atomic.Int64
 
@@ -39,7 +24,7 @@ func TestRedisLimiter(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	testLimiter(t, func(t *testing.T) Limiter {
-		return NewRedisLimiter(testClient(t, srv), testPrefix())
+		return NewRedisLimiter(srv.FastClient(t), testPrefix())
 	})
 }
 
@@ -68,8 +53,8 @@ func TestRedisLimiterTwoNodes(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	prefix := testPrefix()
-	a := NewRedisLimiter(testClient(t, srv), prefix)
-	b := NewRedisLimiter(testClient(t, srv), prefix)
+	a := NewRedisLimiter(srv.FastClient(t), prefix)
+	b := NewRedisLimiter(srv.FastClient(t), prefix)
 
 	const burst = 10
 	if got := allowConcurrently(t, []Limiter{a, b}, "user:1", burst, 4*burst); got != burst {
@@ -86,7 +71,7 @@ func TestRedisLimiterTwoNodes(t *testing.T) {
 	mustAllow(t, a, "user:2", slowRate, burst, false, "call %d on node a", burst+1)
 
 	// Another prefix is another set of buckets.
-	c := NewRedisLimiter(testClient(t, srv), testPrefix())
+	c := NewRedisLimiter(srv.FastClient(t), testPrefix())
 	mustAllow(t, c, "user:1", slowRate, burst, true, "another prefix")
 }
 
@@ -95,7 +80,7 @@ func TestRedisLimiterTwoNodes(t *testing.T) {
 func TestRedisLimiterExpiry(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	rdb := testClient(t, srv)
+	rdb := srv.FastClient(t)
 	l := NewRedisLimiter(rdb, "rl:")
 	const rate, burst = 50.0, 2 // full again 20 ms after one take
 	mustAllow(t, l, "user:7", rate, burst, true, "the first call")
@@ -127,7 +112,7 @@ func TestRedisLimiterExpiry(t *testing.T) {
 func TestRedisLimiterUnavailable(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	l := NewRedisLimiter(testClient(t, srv), "")
+	l := NewRedisLimiter(srv.FastClient(t), "")
 	mustAllow(t, l, "k", 1, 1, true, "before the stop")
 
 	srv.Stop()

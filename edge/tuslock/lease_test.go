@@ -20,8 +20,8 @@ func TestHolderKeepsLockPastLease(t *testing.T) {
 	srv := redistest.Start(t)
 	const lease = 300 * time.Millisecond
 	opts := Options{Prefix: testPrefix(), LeaseTTL: lease}
-	a, logsA := newNode(t, testClient(t, srv), opts)
-	b, _ := newNode(t, testClient(t, srv), opts)
+	a, logsA := newNode(t, srv.FastClient(t), opts)
+	b, _ := newNode(t, srv.FastClient(t), opts)
 
 	var asked atomic.Int64
 	ka := newLock(t, a, "up")
@@ -52,9 +52,9 @@ func TestCrashedHolderExpires(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	opts := Options{Prefix: testPrefix(), LeaseTTL: time.Second, RenewEvery: 100 * time.Millisecond}
-	clientA := testClient(t, srv)
+	clientA := srv.FastClient(t)
 	a, logsA := newNode(t, clientA, opts)
-	b, _ := newNode(t, testClient(t, srv), opts)
+	b, _ := newNode(t, srv.FastClient(t), opts)
 
 	ka := newLock(t, a, "up")
 	if err := ka.Lock(t.Context(), func() {}); err != nil {
@@ -95,8 +95,8 @@ func TestUnlockAfterTakeover(t *testing.T) {
 			t.Parallel()
 			srv := redistest.Start(t)
 			opts := Options{Prefix: testPrefix(), LeaseTTL: tc.lease}
-			a, logsA := newNode(t, testClient(t, srv), opts)
-			b, _ := newNode(t, testClient(t, srv), opts)
+			a, logsA := newNode(t, srv.FastClient(t), opts)
+			b, _ := newNode(t, srv.FastClient(t), opts)
 
 			var asked atomic.Bool
 			ka := newLock(t, a, "up")
@@ -137,7 +137,7 @@ func TestUnlockAfterTakeover(t *testing.T) {
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	l, _ := newNode(t, testClient(t, srv), Options{Prefix: testPrefix(), Timeout: 500 * time.Millisecond})
+	l, _ := newNode(t, srv.FastClient(t), Options{Prefix: testPrefix(), Timeout: 500 * time.Millisecond})
 	k := newLock(t, l, "up")
 	if err := k.Lock(t.Context(), func() {}); err != nil {
 		t.Fatal(err)

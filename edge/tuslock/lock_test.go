@@ -19,7 +19,7 @@ func TestContention(t *testing.T) {
 	opts := Options{Prefix: testPrefix(), LeaseTTL: 2 * time.Second}
 	nodes := make([]*Locker, 2)
 	for i := range nodes {
-		nodes[i], _ = newNode(t, testClient(t, srv), opts)
+		nodes[i], _ = newNode(t, srv.FastClient(t), opts)
 	}
 	const perNode, rounds = 6, 15
 	var inside, entered, overlaps atomic.Int64
@@ -61,7 +61,7 @@ func TestContention(t *testing.T) {
 func TestLockedTwice(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	l, _ := newNode(t, testClient(t, srv), Options{Prefix: testPrefix()})
+	l, _ := newNode(t, srv.FastClient(t), Options{Prefix: testPrefix()})
 	k := newLock(t, l, "x")
 	if err := k.Lock(t.Context(), func() {}); err != nil {
 		t.Fatal(err)

@@ -22,20 +22,6 @@ import (
 // loaded machine, and never reached when things work.
 const waitTimeout = 10 * time.Second
 
-// testClient returns a client of srv with short timeouts and no retries,
-// so that calls to a stopped server fail fast; each is a "node".
-func testClient(t testing.TB, srv *redistest.Server) *redis.Client {
-	c := redis.NewClient(&redis.Options{
-		Addr:         srv.Addr(),
-		DialTimeout:  250 * time.Millisecond,
-		ReadTimeout:  500 * time.Millisecond,
-		WriteTimeout: 500 * time.Millisecond,
-		MaxRetries:   -1,
-	})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // testPrefixes keeps each test's keys and channels its own.
 var testPrefixes atomic.Int64
 
@@ -121,11 +107,11 @@ func setups() []setup {
 	single := func(t *testing.T, opts Options, two bool) (a, b *Locker) {
 		srv := redistest.Start(t)
 		opts.Prefix = testPrefix()
-		a, _ = newNode(t, testClient(t, srv), opts)
+		a, _ = newNode(t, srv.FastClient(t), opts)
 		if !two {
 			return a, a
 		}
-		b, _ = newNode(t, testClient(t, srv), opts)
+		b, _ = newNode(t, srv.FastClient(t), opts)
 		return a, b
 	}
 	return []setup{
@@ -221,8 +207,8 @@ func TestReleaseRequestWakesWaiter(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	opts := Options{Prefix: testPrefix(), RetryEvery: time.Hour}
-	a, _ := newNode(t, testClient(t, srv), opts)
-	b, _ := newNode(t, testClient(t, srv), opts)
+	a, _ := newNode(t, srv.FastClient(t), opts)
+	b, _ := newNode(t, srv.FastClient(t), opts)
 
 	asked := make(chan struct{})
 	ka := newLock(t, a, "up1")

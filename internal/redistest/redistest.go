@@ -158,6 +158,21 @@ func (s *Server) Client(tb testing.TB) *redis.Client {
 	return c
 }
 
+// FastClient returns a client of the server, as one node would hold it,
+// with short timeouts and no retries, so that calls to a stopped server
+// fail fast and a test sees each failure. It is closed when the test ends.
+func (s *Server) FastClient(tb testing.TB) *redis.Client {
+	c := redis.NewClient(&redis.Options{
+		Addr:         s.Addr(),
+		DialTimeout:  250 * time.Millisecond,
+		ReadTimeout:  500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond,
+		MaxRetries:   -1,
+	})
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
 // lockedBuffer collects the server's output; exec writes it from its own
 // goroutine while a failing start reads it.
 type lockedBuffer struct {
