@@ -242,6 +242,10 @@ type UploadsConfig struct {
 	OCRLanguages string `mapstructure:"ocr_languages" usage:"tesseract languages, e.g. eng+deu"`
 	// Processors is how many post-processing jobs run at once. Default 2.
 	Processors int `mapstructure:"processors" usage:"post-processing jobs at once"`
+	// LockLease is how long a node's lock on an upload lasts without
+	// renewal when uploads are locked through Redis: after a node dies,
+	// another resumes its uploads once the lease runs out. Default 10s.
+	LockLease time.Duration `mapstructure:"lock_lease" usage:"lease of an upload's lock in Redis"`
 	// ProcessorTimeout bounds one post-processing job. Default 2m.
 	ProcessorTimeout time.Duration `mapstructure:"processor_timeout" usage:"time limit of one post-processing job"`
 }
@@ -370,6 +374,7 @@ func defaults() Config {
 			OCRLanguages:         "eng",
 			Processors:           2,
 			ProcessorTimeout:     2 * time.Minute,
+			LockLease:            10 * time.Second,
 		},
 		SSE: SSEConfig{
 			Heartbeat:      15 * time.Second,

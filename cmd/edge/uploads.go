@@ -26,7 +26,7 @@ func newUploads(cfg *config.Config, pub edge.Broker, rdb redis.UniversalClient, 
 	var locker handler.Locker
 	closeLocker := func() {}
 	if rdb != nil {
-		l := tuslock.New(rdb, tuslock.Options{Logger: log})
+		l := tuslock.New(rdb, tuslock.Options{LeaseTTL: cfg.Uploads.LockLease, Logger: log})
 		locker, closeLocker = l, func() { l.Close() }
 	}
 	var runner *process.Runner
