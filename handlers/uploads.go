@@ -23,7 +23,7 @@ type Uploads struct {
 }
 
 func (u *Uploads) register(g *echo.Group) {
-	tus := echo.WrapHandler(http.StripPrefix(u.BasePath, u.Service.Handler()))
+	tus := echo.WrapHandler(http.StripPrefix(u.BasePath, tusJSONErrors(u.Service.Handler())))
 	g.GET("/uploads/:id/text", u.text, u.owned)
 	// Body limits and decompression stay off these routes: tus bodies are
 	// large and their bytes count exactly.

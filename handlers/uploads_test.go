@@ -109,3 +109,23 @@ func TestUploadID(t *testing.T) {
 		}
 	}
 }
+
+// TestTusRefusalsAreJSON: tusd's plain-text refusals reach clients in
+// Edge's error shape, with their status and tus headers.
+func TestTusRefusalsAreJSON(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, testStream)
+	alice := mint(t, auth.Claims{Subject: "alice"}, time.Hour)
+	req, _ := http.NewRequest("POST", s.URL+"/v1/uploads/", nil)
+	req.Header.Set("Authorization", "Bearer "+alice)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Length", "not-a-number")
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("Tus-Resumable") != "1.0.0" {
+		t.Errorf("tus header lost: %v", resp.Header)
+	}
+	wantError(t, resp, 400, "invalid_upload_length")
+}
