@@ -38,7 +38,7 @@ func (u *upload) write(ctx context.Context, offset int64, src io.Reader) (int64,
 		return u.inner.WriteChunk(ctx, offset, src)
 	}
 	tee := newTeeHash(s, u.id, h, offset)
-	n, err := u.inner.WriteChunk(ctx, offset, io.TeeReader(src, tee))
+	n, err := u.inner.WriteChunk(ctx, offset, &teeReader{r: src, t: tee})
 	tee.finish()
 	// The hash has seen every byte that was read, written or not. Only when
 	// that is exactly what reached the file does it describe the file;
