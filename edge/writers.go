@@ -47,13 +47,6 @@ func (p *writers) remove(s *Stream) {
 	p.mu.Unlock()
 }
 
-// count returns how many streams the pool serves.
-func (p *writers) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.streams)
-}
-
 // schedule puts s on the ready list, after delay when positive (batching).
 // The caller has set s.scheduled.
 func (p *writers) schedule(s *Stream, delay time.Duration) {

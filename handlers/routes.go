@@ -95,8 +95,8 @@ func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
-// requestLog logs each request once it ends. It logs the path without the
-// query string: a query may carry an access token.
+// requestLog logs each request once it ends, its URL through
+// auth.RedactURL: a query may carry an access token.
 func requestLog(log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -106,7 +106,7 @@ func requestLog(log *slog.Logger) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			r := c.Request()
-			log.Info("Request", "method", r.Method, "path", r.URL.Path, "proto", r.Proto,
+			log.Info("Request", "method", r.Method, "url", auth.RedactURL(r.URL), "proto", r.Proto,
 				"status", c.Response().Status, "bytes", c.Response().Size, "duration", time.Since(start).Round(time.Microsecond))
 			return nil
 		}

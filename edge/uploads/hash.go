@@ -35,7 +35,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 )
 
@@ -213,12 +212,6 @@ func (t *teeHash) store() {
 		t.s.log.Warn("UploadHashStateNotSaved", "upload", t.id, "error", err)
 	}
 	t.saved = t.fed
-}
-
-// isStateTemp reports whether name is a temporary file of saveState.
-func isStateTemp(name string) bool {
-	ok, _ := filepath.Match("????????????????????????????????.sha256.*.tmp", name)
-	return ok
 }
 
 // teeReader feeds what it reads to a teeHash, like io.TeeReader, and also
