@@ -5,11 +5,18 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/edge ./cmd/edge \
- && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/edgectl ./cmd/edgectl
+ && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/edgectl ./cmd/edgectl \
+ && mkdir -p /out/data/uploads
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/edge /out/edgectl /usr/local/bin/
 COPY configs/edge.yaml /etc/edge/edge.yaml
+# The upload store must be writable by the non-root user; mount a volume
+# here (shared between nodes that share uploads). Distroless has no shell
+# to make it, so it comes from the build stage.
+COPY --from=build --chown=nonroot:nonroot /out/data /var/lib/edge
+ENV EDGE_UPLOADS_DIR=/var/lib/edge/uploads
+VOLUME /var/lib/edge
 # Listen on every interface inside the container; a non-loopback address
 # needs auth.hmac_secrets (EDGE_AUTH_HMAC_SECRETS) once auth is enforced.
 ENV EDGE_HTTP_ADDR=0.0.0.0:8080
