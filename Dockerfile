@@ -17,8 +17,9 @@ COPY configs/edge.yaml /etc/edge/edge.yaml
 COPY --from=build --chown=nonroot:nonroot /out/data /var/lib/edge
 ENV EDGE_UPLOADS_DIR=/var/lib/edge/uploads
 VOLUME /var/lib/edge
-# Listen on every interface inside the container; a non-loopback address
-# needs auth.hmac_secrets (EDGE_AUTH_HMAC_SECRETS) once auth is enforced.
+# Listen on every interface inside the container: a non-loopback address
+# refuses to start without auth.hmac_secrets (EDGE_AUTH_HMAC_SECRETS) or
+# auth.jwks_file, so pass one.
 ENV EDGE_HTTP_ADDR=0.0.0.0:8080
 EXPOSE 8080
 USER nonroot:nonroot
