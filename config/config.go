@@ -182,7 +182,8 @@ type AuthConfig struct {
 
 // APIKeyConfig is one API key.
 type APIKeyConfig struct {
-	// Name identifies the key in logs and metrics. Required: no default.
+	// Name identifies the key in logs and metrics; [A-Za-z0-9._-]{1,64},
+	// like a token's sub (checked by edge/auth). Required: no default.
 	Name string `mapstructure:"name"`
 	// Hash is the hex SHA-256 of the key (`printf %s KEY | sha256sum`), so
 	// the config holds nothing that publishes by itself. Required: no

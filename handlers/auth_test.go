@@ -74,6 +74,10 @@ func badTokens(t *testing.T) map[string]string {
 		"HS256 with the RSA public key": forge(t, jwt.SigningMethodHS256, pubPEM, baseClaims(nil)),
 		"RS256 with an unknown key":     forge(t, jwt.SigningMethodRS256, rsaKey, baseClaims(nil)),
 		"garbage":                       "not.a.jwt",
+		// The identity rule, [A-Za-z0-9._-]{1,64}: an email address has no
+		// user:<sub> topic, and a longer sub leaves no room under the limit.
+		"email as sub": hs(func(c jwt.MapClaims) { c["sub"] = "mallory@example.com" }),
+		"65-byte sub":  hs(func(c jwt.MapClaims) { c["sub"] = strings.Repeat("m", 65) }),
 	}
 }
 

@@ -28,7 +28,7 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		ttl        time.Duration
 		configFile string
 	)
-	fs.StringVar(&c.Subject, "sub", "", "subject (required)")
+	fs.StringVar(&c.Subject, "sub", "", "subject (required): [A-Za-z0-9._-]{1,64}, a stable user id, not an email")
 	fs.StringVar(&c.Org, "org", "", "organisation")
 	fs.Var(&subscribe, "subscribe", "topic pattern the token may follow (repeatable)")
 	fs.Var(&publish, "publish", "topic pattern the token may publish to (repeatable)")

@@ -46,3 +46,18 @@ func TestTokenNeedsASecret(t *testing.T) {
 		t.Fatalf("message %q does not say what to set", errOut.String())
 	}
 }
+
+// TestTokenRefusesBadSub: edgectl mints nothing the server would refuse for
+// its sub, such as an email address ('@' is not a topic character).
+func TestTokenRefusesBadSub(t *testing.T) {
+	t.Setenv("EDGE_AUTH_HMAC_SECRETS", "edgectl-token-test-secret-0123456789ab")
+	for _, sub := range []string{"alice@example.com", strings.Repeat("a", 65)} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), []string{"token", "--config", "", "--sub", sub}, nil, &out, &errOut); code != exitFail {
+			t.Fatalf("--sub %q: exit %d, stdout %q", sub, code, out.String())
+		}
+		if out.Len() != 0 || !strings.Contains(errOut.String(), "[A-Za-z0-9._-]{1,64}") {
+			t.Fatalf("--sub %q: stdout %q, stderr %q; want no token and the rule", sub, out.String(), errOut.String())
+		}
+	}
+}

@@ -16,7 +16,7 @@ const b64url = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v))
 
 /**
  * mintToken returns a signed JWT.
- *   sub        the sub claim ([A-Za-z0-9._@-]); default "e2e"
+ *   sub        the sub claim ([A-Za-z0-9._-]{1,64}, no '@'); default "e2e"
  *   org        the optional org claim
  *   subscribe, publish   topic patterns of the `edge` claim ("*" is any run)
  *   ttl        seconds from now to exp (default 3600), or

@@ -12,8 +12,8 @@ import (
 // so a leaked config does not leak the key.
 type APIKey struct {
 	// Name identifies the key in logs, metrics and rate limits; the
-	// principal's Subject is "apikey:<Name>". Same characters as a token's
-	// sub: [A-Za-z0-9._@-].
+	// principal's Subject is "apikey:<Name>". Same rule as a token's sub:
+	// [A-Za-z0-9._-]{1,64}.
 	Name string
 	// Hash is the hex SHA-256 of the key (see HashAPIKey). A plain hash, not
 	// a slow one: keys are long random strings, not passwords, so there is
@@ -41,7 +41,7 @@ func parseAPIKeys(keys []APIKey) ([]apiKey, error) {
 	out := make([]apiKey, 0, len(keys))
 	for i, k := range keys {
 		if !validIdentity(k.Name) {
-			return nil, fmt.Errorf("auth: api key #%d: name %q must be [A-Za-z0-9._@-]{1,%d}", i+1, k.Name, maxIdentityLen)
+			return nil, fmt.Errorf("auth: api key #%d: name %q must be %s", i+1, k.Name, identityRule)
 		}
 		h, err := hex.DecodeString(k.Hash)
 		if err != nil || len(h) != sha256.Size {

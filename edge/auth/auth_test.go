@@ -133,6 +133,12 @@ func TestAuthenticate(t *testing.T) {
 			wantErr: ErrInvalidToken, reason: "sub or org is not"},
 		{name: "org with colon", via: viaBearer, cred: hs(func(c *tokenClaims) { c.Org = "acme:x" }),
 			wantErr: ErrInvalidToken, reason: "sub or org is not"},
+		{name: "email as sub", via: viaBearer, cred: hs(func(c *tokenClaims) { c.Subject = "alice@example.com" }),
+			wantErr: ErrInvalidToken, reason: "token from authorization header: sub or org is not [A-Za-z0-9._-]{1,64}"},
+		{name: "sub of 65 bytes", via: viaBearer, cred: hs(func(c *tokenClaims) { c.Subject = strings.Repeat("a", 65) }),
+			wantErr: ErrInvalidToken, reason: "sub or org is not [A-Za-z0-9._-]{1,64}"},
+		{name: "sub of 64 bytes", via: viaBearer, cred: hs(func(c *tokenClaims) { c.Subject = strings.Repeat("a", 64) }),
+			wantSub: strings.Repeat("a", 64)},
 		{name: "alg none", via: viaBearer, cred: none, wantErr: ErrInvalidToken, reason: "algorithm not allowed"},
 		{name: "alg NONE", via: viaBearer, cred: upperNone, wantErr: ErrInvalidToken, reason: "algorithm not allowed"},
 		{name: "HS384", via: viaBearer, cred: sign(t, jwt.SigningMethodHS384, []byte(secretA), "", claims(nil)),
@@ -383,8 +389,8 @@ func TestPrincipalPatterns(t *testing.T) {
 	noOrg := claimsFor(now)
 	noOrg.Org = ""
 	noOrg.Edge = edgeClaim{}
-	email := claimsFor(now)
-	email.Subject = "a.b-c_d@example.com"
+	punct := claimsFor(now)
+	punct.Subject = "a.b-c_d"
 
 	auth := func(c tokenClaims) *Principal {
 		t.Helper()
@@ -417,7 +423,7 @@ func TestPrincipalPatterns(t *testing.T) {
 		{name: "no org drops org default", p: auth(noOrg), topic: "org::news"},
 		{name: "no org keeps user default", p: auth(noOrg), topic: "user:alice:inbox", sub: true},
 		{name: "no own patterns", p: auth(noOrg), topic: "chat:general"},
-		{name: "email sub", p: auth(email), topic: "user:a.b-c_d@example.com:x", sub: true},
+		{name: "sub with punctuation", p: auth(punct), topic: "user:a.b-c_d:x", sub: true},
 		{name: "api key publishes", p: key, topic: "news:today", pub: true},
 		{name: "api key only its patterns", p: key, topic: "chat:general"},
 		{name: "nil principal", p: nobody, topic: "chat:general"},
@@ -478,6 +484,10 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{name: "bad key hash", cfg: Config{APIKeys: []APIKey{{Name: "k", Hash: "abc"}}}, want: "64 hex digits"},
 		{name: "plaintext key as hash", cfg: Config{APIKeys: []APIKey{{Name: "k", Hash: testAPIKey}}}, want: "64 hex digits"},
 		{name: "key name", cfg: Config{APIKeys: []APIKey{{Name: "a b", Hash: HashAPIKey("x")}}}, want: "name"},
+		{name: "key name with @", cfg: Config{APIKeys: []APIKey{{Name: "ops@example.com", Hash: HashAPIKey("x")}}},
+			want: `name "ops@example.com" must be [A-Za-z0-9._-]{1,64}`},
+		{name: "key name of 65 bytes", cfg: Config{APIKeys: []APIKey{{Name: strings.Repeat("k", 65), Hash: HashAPIKey("x")}}},
+			want: "must be [A-Za-z0-9._-]{1,64}"},
 		{name: "duplicate key name", cfg: Config{APIKeys: []APIKey{
 			{Name: "k", Hash: HashAPIKey("x")}, {Name: "k", Hash: HashAPIKey("y")},
 		}}, want: "used twice"},
@@ -543,10 +553,18 @@ func TestMint(t *testing.T) {
 		{secret: secretA, c: Claims{Subject: ""}, ttl: time.Minute},
 		{secret: secretA, c: Claims{Subject: "*"}, ttl: time.Minute},
 		{secret: secretA, c: Claims{Subject: "dev", Org: "a:b"}, ttl: time.Minute},
+		{secret: secretA, c: Claims{Subject: "dev@example.com"}, ttl: time.Minute},
+		{secret: secretA, c: Claims{Subject: strings.Repeat("d", 65)}, ttl: time.Minute},
+		{secret: secretA, c: Claims{Subject: "dev", Org: "acme@x"}, ttl: time.Minute},
+		{secret: secretA, c: Claims{Subject: "dev", Org: strings.Repeat("o", 65)}, ttl: time.Minute},
 	} {
 		if _, err := Mint(tt.secret, tt.c, tt.ttl); err == nil {
 			t.Errorf("Mint(%+v, %v) succeeded", tt.c, tt.ttl)
 		}
+	}
+	if _, err := Mint(secretA, Claims{Subject: "dev@example.com"}, time.Minute); err == nil ||
+		!strings.Contains(err.Error(), "sub and org must be [A-Za-z0-9._-]{1,64}") {
+		t.Errorf("Mint with '@' in sub: err = %v, want the identity rule", err)
 	}
 }
 

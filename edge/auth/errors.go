@@ -46,7 +46,7 @@ const (
 	reasonAlgorithm     = "algorithm not allowed"
 	reasonMissingExp    = "exp claim missing"
 	reasonMissingSub    = "sub claim missing"
-	reasonBadIdentity   = "sub or org is not [A-Za-z0-9._@-]{1,128}"
+	reasonBadIdentity   = "sub or org is not " + identityRule
 	reasonBadClaims     = "invalid claims"
 	reasonUnknownAPIKey = "unknown key"
 )

@@ -5,20 +5,34 @@ import (
 	"strings"
 )
 
-// maxIdentityLen bounds sub and org. Topics are at most 128 bytes, so a
-// longer identity could never name one of its own topics anyway.
-const maxIdentityLen = 128
-
-// validIdentity reports whether s may be a sub or org: non-empty, at most
-// maxIdentityLen bytes of [A-Za-z0-9._@-].
+// The identity rule: what a token's sub and org claims, an API key's name
+// and Mint's Subject and Org may be. validIdentity is its only
+// implementation; identityRule is how refusals and config errors spell it,
+// and a test keeps the two in agreement.
 //
-// Default patterns are built by pasting sub and org into templates such as
-// "user:{sub}:*". The values go in literally, so an identity containing '*'
-// would turn into a wildcard ("alice*" → "user:alice*:*" reads every user
-// starting with alice), and one containing ':' would put its namespace inside
-// another user's ("alice:x" gets "user:alice:x:*", topics that "alice"'s
-// "user:alice:*" also matches). Refusing both, and everything else outside
-// this small set, means substitution can only ever narrow a template.
+// Identities end up inside topic names: every user owns "user:<sub>" (uploads
+// publish there) and the default patterns are "user:{sub}", "user:{sub}:*",
+// "org:{org}" and "org:{org}:*". So the rule is a subset of what a topic may
+// hold (edge.ValidTopic: [A-Za-z0-9._:-], at most 128 bytes):
+//
+//   - Only [A-Za-z0-9._-]. No '@', which is not a topic character: an email
+//     address as sub would name no topic at all, and its user's upload events
+//     could not be published. Issuers must put a stable user id in sub.
+//   - No ':' either, though topics allow it: "alice:x" would get
+//     "user:alice:x:*", topics that "alice"'s "user:alice:*" also matches, so
+//     one user's namespace would sit inside another's. And no '*', which
+//     would turn a template into a wildcard ("user:alice*:*"). Refusing
+//     everything outside this small set means substitution can only ever
+//     narrow a template.
+//   - At most 64 bytes, so "user:<sub>" (69) leaves room under the 128-byte
+//     topic limit for a suffix: "user:<sub>:<name>" with a name of up to 58.
+const (
+	maxIdentityLen = 64
+	identityRule   = "[A-Za-z0-9._-]{1,64}"
+)
+
+// validIdentity reports whether s satisfies the identity rule: non-empty, at
+// most maxIdentityLen bytes of [A-Za-z0-9._-].
 func validIdentity(s string) bool {
 	if s == "" || len(s) > maxIdentityLen {
 		return false
@@ -27,7 +41,7 @@ func validIdentity(s string) bool {
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '.', c == '_', c == '-', c == '@':
+		case c == '.', c == '_', c == '-':
 		default:
 			return false
 		}

@@ -10,9 +10,10 @@ import (
 
 // Claims are what Mint writes into a token.
 type Claims struct {
-	// Subject is the sub claim; required, [A-Za-z0-9._@-].
+	// Subject is the sub claim; required, [A-Za-z0-9._-]{1,64}: a stable
+	// user id, not an email address ('@' is not a topic character).
 	Subject string
-	// Org is the optional org claim, same characters as Subject.
+	// Org is the optional org claim, same rule as Subject.
 	Org string
 	// Subscribe and Publish become the token's own patterns, the edge
 	// claim. Config defaults are added when the token is verified, not here.
@@ -41,7 +42,7 @@ func mintAt(secret string, c Claims, now time.Time, ttl time.Duration) (string, 
 		return "", errors.New("auth: mint: ttl must be positive: tokens without expiry are refused")
 	}
 	if !validIdentity(c.Subject) || (c.Org != "" && !validIdentity(c.Org)) {
-		return "", fmt.Errorf("auth: mint: sub and org must be [A-Za-z0-9._@-]{1,%d}", maxIdentityLen)
+		return "", fmt.Errorf("auth: mint: sub and org must be %s", identityRule)
 	}
 	claims := tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
