@@ -249,6 +249,39 @@ type UploadsConfig struct {
 	LockLease time.Duration `mapstructure:"lock_lease" usage:"lease of an upload's lock in Redis"`
 	// ProcessorTimeout bounds one post-processing job. Default 2m.
 	ProcessorTimeout time.Duration `mapstructure:"processor_timeout" usage:"time limit of one post-processing job"`
+	// QuarantineFor is how long the files of an upload that failed its
+	// sha256 check are kept for inspection. Default 168h (7 days).
+	QuarantineFor time.Duration `mapstructure:"quarantine_for" usage:"how long uploads that failed their checksum are kept"`
+	// S3 stores uploads in a bucket instead of Dir (keys uploads.s3.*).
+	// Default: no bucket, the file store.
+	S3 UploadsS3Config `mapstructure:"s3"`
+}
+
+// UploadsS3Config selects tusd's S3 store (keys uploads.s3.*): set bucket.
+// uploads.dir then only holds the parts buffered before they are sent and
+// the local copies post-processing reads.
+type UploadsS3Config struct {
+	// Bucket holds the uploads; it must exist. Default empty: the file
+	// store.
+	Bucket string `mapstructure:"bucket" usage:"S3 bucket for uploads (empty: file store in uploads.dir)"`
+	// Prefix is put in front of every key ("uploads/"). Default empty.
+	Prefix string `mapstructure:"prefix" usage:"key prefix in the S3 bucket"`
+	// Endpoint is an S3-compatible service's URL. Default empty: AWS.
+	Endpoint string `mapstructure:"endpoint" usage:"S3-compatible endpoint URL (empty: AWS)"`
+	// Region. Default "us-east-1".
+	Region string `mapstructure:"region" usage:"S3 region"`
+	// PathStyle puts the bucket in the path, as most S3-compatible
+	// services want. Default false.
+	PathStyle bool `mapstructure:"path_style" usage:"path-style S3 addressing"`
+	// AccessKey and SecretKey are static credentials. Default empty: the
+	// AWS SDK's default chain (AWS_* environment, shared files, instance
+	// role).
+	AccessKey string `mapstructure:"access_key" usage:"S3 access key (empty: AWS default credentials)"`
+	// SecretKey goes with AccessKey. Default empty.
+	SecretKey string `mapstructure:"secret_key" usage:"S3 secret key (prefer EDGE_UPLOADS_S3_SECRET_KEY: flags show in ps)" secret:"true"`
+	// PartSize is the preferred multipart part size in bytes, at least
+	// 5 MiB. Default 52428800 (50 MiB, tusd's).
+	PartSize int64 `mapstructure:"part_size" usage:"preferred S3 multipart part size in bytes"`
 }
 
 // NodeConfig names this node (keys node.*).
@@ -376,6 +409,8 @@ func defaults() Config {
 			Processors:           2,
 			ProcessorTimeout:     2 * time.Minute,
 			LockLease:            10 * time.Second,
+			QuarantineFor:        168 * time.Hour,
+			S3:                   UploadsS3Config{Region: "us-east-1", PartSize: 50 << 20},
 		},
 		SSE: SSEConfig{
 			Heartbeat:      15 * time.Second,
@@ -491,6 +526,20 @@ func (c *Config) Validate() error {
 	}
 	if c.Redis.DB != 0 && c.Redis.MasterName == "" && len(c.Redis.Addrs) > 1 {
 		bad("redis.db", "must be 0 with several redis.addrs (a Cluster has no numbered databases)")
+	}
+
+	if s3 := c.Uploads.S3; s3.Bucket != "" {
+		if s3.PartSize < 5<<20 {
+			bad("uploads.s3.part_size", "must be at least 5242880 (S3's smallest part), got %d", s3.PartSize)
+		}
+		if s3.Endpoint != "" {
+			if u, err := url.Parse(s3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("uploads.s3.endpoint", "want an http(s) URL such as https://s3.example.com, got %q", s3.Endpoint)
+			}
+		}
+		if (s3.AccessKey == "") != (s3.SecretKey == "") {
+			bad("uploads.s3.access_key", "uploads.s3.access_key and uploads.s3.secret_key must be set together")
+		}
 	}
 
 	if !validNodeID(c.Node.ID) {

@@ -2,8 +2,9 @@
 # Installs what the tests need and is missing, and nothing else: redis-server,
 # chromium and curl from Debian (and gcc, which `go test -race` needs for
 # cgo), tesseract with its English data, poppler-utils (pdftoppm) and
-# ImageMagick with the DejaVu font for the OCR tests, then the e2e/ node
-# modules (npm ci) unless they match package-lock.json already. Safe to run
+# ImageMagick with the DejaVu font for the OCR tests, versitygw (an S3
+# server, from the Go module proxy) for the S3 store's tests, then the e2e/
+# node modules (npm ci) unless they match package-lock.json already. Safe to run
 # again; Go and node are expected to be there (the machine provides them).
 set -euo pipefail
 
@@ -82,6 +83,20 @@ done
 # behind it runs at all (a missing library shows here, not mid-test).
 /usr/bin/chromium --headless --no-sandbox --disable-gpu --version >/dev/null 2>&1 \
   || die "/usr/bin/chromium is installed but does not run: $(/usr/bin/chromium --headless --no-sandbox --version 2>&1 | tail -1)"
+
+# versitygw, the S3 server the S3 store's tests run against (see
+# internal/s3test, whose Version this must equal): built from the Go module
+# proxy into GOBIN, about a minute on a fresh machine.
+versitygw_version=v1.8.0
+gobin=$(go env GOBIN)
+[ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
+if command -v versitygw >/dev/null 2>&1 || [ -x "$gobin/versitygw" ]; then
+  say "installed: versitygw"
+else
+  say "go install versitygw@$versitygw_version"
+  go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version" \
+    || die "go install github.com/versity/versitygw/cmd/versitygw@$versitygw_version failed"
+fi
 
 # node modules: npm ci when node_modules does not match the lockfile. npm
 # writes node_modules/.package-lock.json on install; identical to the lockfile

@@ -16,8 +16,9 @@ import (
 // uploadsBasePath is the public prefix of the tus endpoint.
 const uploadsBasePath = "/v1/uploads/"
 
-// newUploads builds the upload service: tusd on the file store, locked
-// through Redis when nodes share it (else in memory), with OCR when enabled.
+// newUploads builds the upload service: tusd on the file store or an S3
+// bucket, locked through Redis when nodes share it (else in memory), with
+// OCR when enabled.
 // The returned runner is nil without processors.
 func newUploads(cfg *config.Config, pub edge.Broker, rdb redis.UniversalClient, log *slog.Logger) (*uploads.Service, *process.Runner, func(), error) {
 	if err := os.MkdirAll(cfg.Uploads.Dir, 0o750); err != nil {
@@ -50,6 +51,17 @@ func newUploads(cfg *config.Config, pub edge.Broker, rdb redis.UniversalClient, 
 		MaxBytesPerUser:      cfg.Uploads.MaxBytesPerUser,
 		ProgressInterval:     cfg.Uploads.ProgressInterval,
 		ExpireAfter:          cfg.Uploads.ExpireAfter,
+		QuarantineFor:        cfg.Uploads.QuarantineFor,
+		S3: uploads.S3Config{
+			Bucket:    cfg.Uploads.S3.Bucket,
+			Prefix:    cfg.Uploads.S3.Prefix,
+			Endpoint:  cfg.Uploads.S3.Endpoint,
+			Region:    cfg.Uploads.S3.Region,
+			PathStyle: cfg.Uploads.S3.PathStyle,
+			AccessKey: cfg.Uploads.S3.AccessKey,
+			SecretKey: cfg.Uploads.S3.SecretKey,
+			PartSize:  cfg.Uploads.S3.PartSize,
+		},
 		// Forwarded headers build the Location tus clients follow; trust
 		// them only where the operator trusts a proxy.
 		RespectForwardedHeaders: len(cfg.HTTP.TrustedProxies) > 0,

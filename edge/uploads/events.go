@@ -22,8 +22,6 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/edge-rt/edge/edge"
@@ -298,8 +296,14 @@ func (s *Service) process(ctx context.Context, owner string, info handler.FileIn
 		return
 	}
 	job := process.Job{
-		ID: info.ID, Owner: owner, Path: s.binPath(info.ID),
+		ID: info.ID, Owner: owner,
 		Filename: filename(info.MetaData), Filetype: filetype(info.MetaData), Size: info.Size,
+	}
+	if fb, ok := s.back.(*fileBacking); ok {
+		job.Path = fb.binPath(info.ID)
+	} else {
+		// Fetched by the processors' worker, off the request path.
+		job.Fetch = func(ctx context.Context) (string, func(), error) { return s.back.localFile(ctx, info.ID) }
 	}
 	if !s.procs.Submit(job, func(_ process.Job, res process.Result, err error) { s.processed(info, res, err) }) {
 		s.metrics.failed.Add(1)
@@ -323,32 +327,12 @@ func (s *Service) processed(info handler.FileInfo, res process.Result, err error
 		s.fail(ctx, info, "processing failed")
 		return
 	}
-	if err := s.writeText(info.ID, res.Text); err != nil {
+	if err := s.back.writeSide(ctx, info.ID, sideText, []byte(res.Text)); err != nil {
 		s.log.Error("UploadTextNotStored", "upload", info.ID, "error", err)
 		s.fail(ctx, info, "processing failed")
 		return
 	}
 	s.enqueue(ctx, task{kind: taskProcessed, info: info, result: res})
-}
-
-// writeText stores text as upload id's, atomically.
-func (s *Service) writeText(id, text string) error {
-	dir := filepath.Join(s.cfg.Dir, textDir)
-	f, err := os.CreateTemp(dir, id+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(text)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), s.textPath(id))
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 // sleep waits d, or less when ctx ends first; it reports whether d passed.

@@ -4,9 +4,9 @@ package uploads
 // when that can be avoided.
 //
 // WriteChunk tees the bytes it writes into a SHA-256 and, after the chunk
-// and every 64 MiB within it, saves the digest's state (crypto/sha256's
-// digest is an encoding.BinaryMarshaler) with the offset it covers to
-// Dir/<id>.sha256.
+// and (on the file store) every 64 MiB within it, saves the digest's state
+// (crypto/sha256's digest is an encoding.BinaryMarshaler) with the offset
+// it covers beside the upload (<id>.sha256, see backing).
 // The next chunk, in this process or on another node, resumes from it when
 // the offset it covers is where the chunk starts. At completion:
 //
@@ -34,90 +34,100 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
+	"math"
 	"sync"
 )
 
-// loadState returns the saved hash of upload id and the offset it covers.
-func (s *Service) loadState(id string) (hash.Hash, int64, bool) {
-	b, err := os.ReadFile(s.stateFile(id))
-	if err != nil || len(b) < 8 {
-		return nil, 0, false
-	}
-	h := sha256.New()
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(b[8:]); err != nil {
-		return nil, 0, false
-	}
-	return h, int64(binary.BigEndian.Uint64(b[:8])), true
+// hashState is a saved SHA-256 state: the hash of the first covered
+// bytes of an upload, and those bytes themselves while there are fewer
+// than sniffLen, for the type check of an upload that arrives in tiny
+// chunks (on S3 an unfinished upload cannot be read back).
+type hashState struct {
+	h       hash.Hash
+	covered int64
+	head    []byte
 }
 
-// saveState saves h as covering the first offset bytes of upload id. It
-// writes a temporary file and renames it, so a reader never sees half a
-// state.
-func (s *Service) saveState(id string, h hash.Hash, offset int64) error {
+// loadState returns the saved state of upload id.
+func (s *Service) loadState(ctx context.Context, id string) (hashState, bool) {
+	b, err := s.back.readSide(ctx, id, sideHash)
+	if err != nil || len(b) < 10 {
+		return hashState{}, false
+	}
+	covered := int64(binary.BigEndian.Uint64(b[:8]))
+	n := int(binary.BigEndian.Uint16(b[8:10]))
+	if len(b) < 10+n {
+		return hashState{}, false
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(b[10 : 10+n]); err != nil {
+		return hashState{}, false
+	}
+	head := b[10+n:]
+	if covered < sniffLen && int64(len(head)) != covered {
+		head = nil
+	}
+	return hashState{h: h, covered: covered, head: head}, true
+}
+
+// saveState saves h as covering the first covered bytes of upload id,
+// with head, the first of those bytes, when covered < sniffLen. Record:
+// covered (8 bytes), the state's length (2), the state, head.
+func (s *Service) saveState(ctx context.Context, id string, h hash.Hash, covered int64, head []byte) error {
 	st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {
 		return err
 	}
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(st)), uint64(offset))
-	f, err := os.CreateTemp(s.cfg.Dir, id+".sha256.*.tmp")
-	if err != nil {
-		return err
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 10+len(st)+len(head)), uint64(covered))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(st)))
+	b = append(b, st...)
+	if covered < sniffLen {
+		b = append(b, head...)
 	}
-	_, err = f.Write(append(b, st...))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), s.stateFile(id))
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return s.back.writeSide(ctx, id, sideHash, b)
 }
 
-// resumeHash returns the hash to feed with bytes written at offset, or nil
-// when no saved state ends there; the sum is then completed by reading
-// the file (see sum).
-func (s *Service) resumeHash(id string, offset int64) hash.Hash {
+// resumeHash returns the state to feed with bytes written at offset, or
+// false when no saved state ends there; the sum is then completed by
+// reading the data (see sum).
+func (s *Service) resumeHash(ctx context.Context, id string, offset int64) (hashState, bool) {
 	if offset == 0 {
-		return sha256.New()
+		return hashState{h: sha256.New()}, true
 	}
-	h, covered, ok := s.loadState(id)
-	if !ok || covered != offset {
-		return nil
+	st, ok := s.loadState(ctx, id)
+	if !ok || st.covered != offset {
+		return hashState{}, false
 	}
-	return h
+	return st, true
 }
 
 // sum returns the SHA-256 of the first size bytes of upload id, from the
 // saved state and as little reading as it allows, and saves the state as
 // covering them so the next call is free.
 func (s *Service) sum(ctx context.Context, id string, size int64) ([]byte, error) {
-	h, covered, ok := s.loadState(id)
-	if !ok || covered > size {
-		h, covered = sha256.New(), 0
+	st, ok := s.loadState(ctx, id)
+	if !ok || st.covered > size {
+		st = hashState{h: sha256.New()}
 	}
-	if covered < size {
-		f, err := os.Open(s.binPath(id))
+	if st.covered < size {
+		r, err := s.back.openData(ctx, id, st.covered)
 		if err != nil {
 			return nil, fmt.Errorf("uploads: hashing %s: %w", id, err)
 		}
-		defer f.Close()
-		n, err := io.Copy(h, io.NewSectionReader(f, covered, size-covered))
+		defer r.Close()
+		n, err := io.Copy(st.h, io.LimitReader(r, size-st.covered))
 		s.metrics.hashFallbackBytes.Add(uint64(n))
-		if err == nil && n != size-covered {
+		if err == nil && n != size-st.covered {
 			err = io.ErrUnexpectedEOF
 		}
 		if err != nil {
 			return nil, fmt.Errorf("uploads: hashing %s: %w", id, err)
 		}
-		if err := s.saveState(id, h, size); err != nil {
+		if err := s.saveState(ctx, id, st.h, size, nil); err != nil {
 			s.log.Warn("UploadHashStateNotSaved", "upload", id, "error", err)
 		}
 	}
-	return h.Sum(nil), nil
+	return st.h.Sum(nil), nil
 }
 
 // defaultCheckpoint is how many bytes of one chunk are hashed between two
@@ -141,12 +151,15 @@ const defaultCheckpoint = 64 << 20
 // the bytes p are read every byte fed before them is in the file. A save
 // first waits for the hashing goroutine to catch up.
 type teeHash struct {
-	s      *Service
-	id     string
-	h      hash.Hash
-	offset int64 // of the chunk's first byte
-	fed    int64 // bytes fed so far
-	saved  int64 // fed at the last save
+	s          *Service
+	ctx        context.Context
+	id         string
+	h          hash.Hash
+	head       []byte // the upload's first bytes, up to sniffLen
+	offset     int64  // of the chunk's first byte
+	fed        int64  // bytes fed so far
+	saved      int64  // fed at the last save
+	checkpoint int64  // bytes between saves within the chunk
 
 	work    chan *[]byte  // buffers to hash; nil asks for a sign when all before it are hashed
 	synced  chan struct{} // the sign
@@ -159,10 +172,13 @@ var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return 
 // hashQueue is how many buffers may wait for the hashing goroutine.
 const hashQueue = 8
 
-func newTeeHash(s *Service, id string, h hash.Hash, offset int64) *teeHash {
+func newTeeHash(ctx context.Context, s *Service, id string, st hashState, offset int64) *teeHash {
 	t := &teeHash{
-		s: s, id: id, h: h, offset: offset,
+		s: s, ctx: ctx, id: id, h: st.h, head: st.head, offset: offset, checkpoint: s.checkpoint,
 		work: make(chan *[]byte, hashQueue), synced: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	if !s.back.savesWithinChunk() {
+		t.checkpoint = math.MaxInt64
 	}
 	go t.hashLoop()
 	return t
@@ -181,9 +197,12 @@ func (t *teeHash) hashLoop() {
 }
 
 func (t *teeHash) Write(p []byte) (int, error) {
-	if t.fed-t.saved >= t.s.checkpoint {
+	if t.fed-t.saved >= t.checkpoint {
 		t.sync()
 		t.store()
+	}
+	if len(t.head) < sniffLen {
+		t.head = append(t.head, p[:min(len(p), sniffLen-len(t.head))]...)
 	}
 	b := hashBufs.Get().(*[]byte)
 	*b = append((*b)[:0], p...)
@@ -208,7 +227,7 @@ func (t *teeHash) finish() {
 // store saves the state as covering the bytes fed so far; every one of
 // them must be hashed (sync or finish first).
 func (t *teeHash) store() {
-	if err := t.s.saveState(t.id, t.h, t.offset+t.fed); err != nil {
+	if err := t.s.saveState(t.ctx, t.id, t.h, t.offset+t.fed, t.head); err != nil {
 		t.s.log.Warn("UploadHashStateNotSaved", "upload", t.id, "error", err)
 	}
 	t.saved = t.fed

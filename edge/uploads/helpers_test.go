@@ -77,6 +77,13 @@ func (f *fakePub) waitType(t *testing.T, id, typ string) []edge.Publication {
 	}
 }
 
+// waitEvent waits for upload id's first event of type typ and returns it.
+func (f *fakePub) waitEvent(t *testing.T, id, typ string) edge.Publication {
+	t.Helper()
+	ps := f.waitType(t, id, typ)
+	return ps[slices.IndexFunc(ps, func(p edge.Publication) bool { return p.Type == typ })]
+}
+
 // waitProgress waits until upload id has a progress event at offset, and
 // reports whether it came. It may run outside the test's goroutine.
 func (f *fakePub) waitProgress(id string, offset int) bool {
@@ -203,6 +210,10 @@ func newHarness(t *testing.T, mod func(*Config), procs Processors, tweak ...func
 	client.Timeout = waitTimeout
 	return &harness{t: t, s: s, pub: pub, srv: srv, client: client}
 }
+
+// files returns the service's file backing; tests of what lies on disk
+// use it.
+func (h *harness) files() *fileBacking { return h.s.back.(*fileBacking) }
 
 // with returns h reporting to t, for subtests sharing a harness.
 func (h *harness) with(t *testing.T) *harness {

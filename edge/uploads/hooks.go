@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -136,23 +134,17 @@ func (s *Service) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 	return handler.HTTPResponse{}, errChecksumMismatch
 }
 
-// quarantine moves upload id's data and .info to Dir/quarantine, for
+// quarantine moves upload id's data and info aside (see backing), for
 // someone to look at, and removes the upload: it can no longer be read,
-// resumed or completed.
+// resumed or completed. The janitor removes quarantined files after
+// Config.QuarantineFor.
 func (s *Service) quarantine(ctx context.Context, id string) error {
-	dir := filepath.Join(s.cfg.Dir, quarantineDir)
-	var errs []error
-	// The data first: if the .info moved first and the data move failed,
-	// remove would delete the evidence.
-	for _, p := range []string{s.binPath(id), s.infoPath(id)} {
-		if err := os.Rename(p, filepath.Join(dir, filepath.Base(p))); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+	s.quota.release(id)
+	if err := s.back.quarantine(ctx, id); err != nil {
+		return err
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	return s.remove(ctx, id)
+	s.metrics.quarantined.Add(1)
+	return nil
 }
 
 // fail records that upload info failed and queues its upload.failed event

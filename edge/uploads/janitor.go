@@ -2,12 +2,12 @@ package uploads
 
 // The janitor. tusd has no expiration extension, so unfinished uploads
 // would stay forever: every few minutes the janitor removes those whose
-// last activity (the later of the .info's and the data's modification
-// times: creation, or the last write) is older than ExpireAfter, with the
-// files kept beside them. Finished partial uploads go too: once their final
-// upload is made they are only copies, and a client that never made it
-// will not come back after that long. Files of an upload whose .info is
-// gone (a crash in the middle of a removal) go after the same age.
+// last activity (creation or the last write, see backing.load) is older
+// than ExpireAfter, with the files kept beside them. Finished partial
+// uploads go too: once their final upload is made they are only copies,
+// and a client that never made it will not come back after that long.
+// Files of an upload whose .info is gone (a crash in the middle of a
+// removal) go after the same age, quarantined files after QuarantineFor.
 //
 // An upload is removed under its lock, so a PATCH that arrives meanwhile
 // either waits and then finds no upload, or has written and so made the
@@ -16,9 +16,6 @@ package uploads
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -55,8 +52,8 @@ func (s *Service) sweep(ctx context.Context) {
 	// moment later: only claims older than claimGrace can be told missing.
 	claimed := s.quota.idsBefore(time.Now().Add(-claimGrace))
 	onDisk := make(map[string]bool)
-	err := s.scan(func(id string, info handler.FileInfo, modified time.Time) {
-		onDisk[id] = true
+	err := s.back.scan(ctx, func(id string, info handler.FileInfo, modified time.Time) {
+		onDisk[baseID(id)] = true
 		done := finished(info)
 		if done {
 			// Finished on another node, or this node missed it.
@@ -76,7 +73,7 @@ func (s *Service) sweep(ctx context.Context) {
 			s.quota.release(id)
 		}
 	}
-	s.removeOrphans(now)
+	s.sweepLeftovers(ctx, now)
 }
 
 // expire removes upload id if, under its lock, it is still old and
@@ -95,7 +92,7 @@ func (s *Service) expire(ctx context.Context, id string, now time.Time) {
 		return
 	}
 	defer lock.Unlock()
-	info, modified, err := s.load(id)
+	info, modified, err := s.back.load(ctx, id)
 	if err != nil || (finished(info) && !info.IsPartial) || now.Sub(modified) < s.cfg.ExpireAfter {
 		return
 	}
@@ -109,79 +106,15 @@ func (s *Service) expire(ctx context.Context, id string, now time.Time) {
 		"idle", now.Sub(modified).Round(time.Second))
 }
 
-// removeOrphans removes files of uploads whose .info is gone, and
-// temporary files, older than ExpireAfter.
-func (s *Service) removeOrphans(now time.Time) {
-	for _, dir := range []string{s.cfg.Dir, filepath.Join(s.cfg.Dir, textDir)} {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			s.log.Error("UploadJanitorFailed", "error", err)
-			continue
-		}
-		for _, e := range entries {
-			name := e.Name()
-			if e.IsDir() || strings.HasSuffix(name, ".info") {
-				continue
-			}
-			id, _, _ := strings.Cut(name, ".")
-			if !validID(id) {
-				continue
-			}
-			if _, err := os.Stat(s.infoPath(id)); err == nil && !strings.HasSuffix(name, ".tmp") {
-				continue
-			}
-			fi, err := e.Info()
-			if err != nil || now.Sub(fi.ModTime()) < s.cfg.ExpireAfter {
-				continue
-			}
-			if err := os.Remove(filepath.Join(dir, name)); err == nil {
-				s.log.Info("UploadOrphanRemoved", "file", name)
-			}
-		}
+// sweepLeftovers removes what belongs to no upload (see
+// backing.sweepLeftovers) and says so.
+func (s *Service) sweepLeftovers(ctx context.Context, now time.Time) {
+	removed, err := s.back.sweepLeftovers(ctx, now, s.cfg.ExpireAfter, s.cfg.QuarantineFor)
+	for _, l := range removed {
+		s.metrics.leftoversRemoved.Add(1)
+		s.log.Info("UploadLeftoverRemoved", "file", l.name, "quarantined", l.quarantined)
 	}
-}
-
-// scan calls fn for every upload in Dir, with its info (Offset from the
-// data file) and last activity. Uploads that cannot be read are skipped.
-func (s *Service) scan(fn func(id string, info handler.FileInfo, modified time.Time)) error {
-	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
-		return err
+		s.log.Error("UploadJanitorFailed", "error", err)
 	}
-	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), ".info")
-		if !ok || !validID(id) {
-			continue
-		}
-		info, modified, err := s.load(id)
-		if err != nil {
-			s.log.Debug("UploadUnreadable", "upload", id, "error", err)
-			continue
-		}
-		fn(id, info, modified)
-	}
-	return nil
-}
-
-// load reads upload id's info with the offset its data file has now (the
-// .info's is not kept up to date), and its last activity. A missing data
-// file counts as empty: the upload is broken and will expire.
-func (s *Service) load(id string) (handler.FileInfo, time.Time, error) {
-	info, err := s.readInfo(id)
-	if err != nil {
-		return info, time.Time{}, err
-	}
-	fi, err := os.Stat(s.infoPath(id))
-	if err != nil {
-		return info, time.Time{}, err
-	}
-	modified := fi.ModTime()
-	info.Offset = 0
-	if bi, err := os.Stat(s.binPath(id)); err == nil {
-		info.Offset = bi.Size()
-		if bi.ModTime().After(modified) {
-			modified = bi.ModTime()
-		}
-	}
-	return info, modified, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -88,14 +89,14 @@ func TestJanitor(t *testing.T) {
 	_, young := h.mustCreate("alice", 10, nil)
 	partLoc, part := h.mustCreate("alice", 5, nil, "Upload-Concat", "partial")
 	h.mustPatch("alice", partLoc, 0, randomBytes(5))
-	orphan := h.s.stateFile(newID())
+	orphan := h.files().sidePath(newID(), sideHash)
 	if err := os.WriteFile(orphan, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	past := time.Now().Add(-2 * time.Hour)
 	for _, id := range []string{stale, done, part} {
-		for _, p := range []string{h.s.binPath(id), h.s.infoPath(id)} {
+		for _, p := range []string{h.files().binPath(id), h.files().infoPath(id)} {
 			if err := os.Chtimes(p, past, past); err != nil {
 				t.Fatal(err)
 			}
@@ -105,13 +106,13 @@ func TestJanitor(t *testing.T) {
 	h.s.sweep(t.Context())
 
 	gone := func(id string) bool {
-		_, err := os.Stat(h.s.infoPath(id))
+		_, err := os.Stat(h.files().infoPath(id))
 		return os.IsNotExist(err)
 	}
 	if !gone(stale) || !gone(part) {
 		t.Error("expired uploads are still there")
 	}
-	for _, p := range []string{h.s.binPath(stale), h.s.stateFile(stale), orphan} {
+	for _, p := range []string{h.files().binPath(stale), h.files().sidePath(stale, sideHash), orphan} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s still there: %v", p, err)
 		}
@@ -151,11 +152,14 @@ func TestProcessing(t *testing.T) {
 		if text, err := h.s.Text(t.Context(), id); text != "hello world" || err != nil {
 			t.Errorf("Text = %q, %v", text, err)
 		}
-		want := process.Job{ID: id, Owner: "alice", Path: h.s.binPath(id), Filename: "scan.png", Filetype: "image/png", Size: 1000}
+		want := process.Job{ID: id, Owner: "alice", Path: h.files().binPath(id), Filename: "scan.png", Filetype: "image/png", Size: 1000}
 		procs.mu.Lock()
 		job := procs.jobs[0]
 		procs.mu.Unlock()
-		if job != want {
+		if job.Fetch != nil {
+			t.Error("a job on the file store has a Fetch")
+		}
+		if !reflect.DeepEqual(job, want) {
 			t.Errorf("job %+v, want %+v", job, want)
 		}
 		// Deleting the upload deletes its text.
@@ -202,7 +206,7 @@ func TestProgressThrottle(t *testing.T) {
 	now := time.Unix(1000, 0)
 	s.now = func() time.Time { return now }
 	id := newID()
-	if err := os.WriteFile(s.binPath(id), randomBytes(100), 0o600); err != nil {
+	if err := os.WriteFile(s.back.(*fileBacking).binPath(id), randomBytes(100), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	info := handler.FileInfo{ID: id, Size: 100, MetaData: handler.MetaData{OwnerKey: "alice"}}

@@ -52,7 +52,7 @@ func TestBytesLimit(t *testing.T) {
 	resp := h.do("bob", http.MethodPatch, loc, strings.NewReader("x"),
 		"Content-Type", "application/offset+octet-stream", "Upload-Offset", "0", "Upload-Length", "101")
 	wantRefused(t, resp, http.StatusForbidden, "ERR_QUOTA_EXCEEDED")
-	if _, err := os.Stat(h.s.infoPath(id)); !os.IsNotExist(err) {
+	if _, err := os.Stat(h.files().infoPath(id)); !os.IsNotExist(err) {
 		t.Errorf("upload over quota still there: %v", err)
 	}
 	if n, b := h.s.quota.usageOf("bob"); n != 0 || b != 0 {
@@ -147,7 +147,7 @@ func TestSniffedType(t *testing.T) {
 				if resp := h.do("alice", http.MethodHead, loc, nil); resp.StatusCode != http.StatusNotFound {
 					t.Errorf("HEAD after refusal: %d", resp.StatusCode)
 				}
-				for _, p := range []string{h.s.binPath(id), h.s.infoPath(id), h.s.stateFile(id)} {
+				for _, p := range []string{h.files().binPath(id), h.files().infoPath(id), h.files().sidePath(id, sideHash)} {
 					if _, err := os.Stat(p); !os.IsNotExist(err) {
 						t.Errorf("%s still there: %v", p, err)
 					}

@@ -13,6 +13,7 @@ import (
 // final upload is); their bytes are counted as received.
 type Metrics struct {
 	created, completed, failed, expired atomic.Uint64
+	quarantined, leftoversRemoved       atomic.Uint64
 	bytesReceived, hashFallbackBytes    atomic.Uint64
 
 	mu       sync.Mutex
@@ -26,7 +27,11 @@ func newMetrics() *Metrics {
 // MetricsSnapshot is the counters at one moment.
 type MetricsSnapshot struct {
 	Created, Completed, Failed, Expired uint64
-	BytesReceived, HashFallbackBytes    uint64
+	// Quarantined counts uploads moved aside on a checksum mismatch;
+	// LeftoversRemoved the files (objects) the janitor removed that
+	// belonged to no upload, quarantined ones included.
+	Quarantined, LeftoversRemoved    uint64
+	BytesReceived, HashFallbackBytes uint64
 	// Refusals counts refused requests by tus error code
 	// (ERR_TOO_MANY_UPLOADS, ERR_CHECKSUM_MISMATCH, ...).
 	Refusals map[string]uint64
@@ -45,6 +50,8 @@ func (m *Metrics) Snapshot() MetricsSnapshot {
 		Completed:         m.completed.Load(),
 		Failed:            m.failed.Load(),
 		Expired:           m.expired.Load(),
+		Quarantined:       m.quarantined.Load(),
+		LeftoversRemoved:  m.leftoversRemoved.Load(),
 		BytesReceived:     m.bytesReceived.Load(),
 		HashFallbackBytes: m.hashFallbackBytes.Load(),
 		Refusals:          refusals,
@@ -96,6 +103,8 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 		counter("edge_uploads_completed_total", "Uploads completed and accepted (partial uploads not counted).", &m.completed),
 		counter("edge_uploads_failed_total", "Uploads failed after data arrived: content type, checksum, processing.", &m.failed),
 		counter("edge_uploads_expired_total", "Unfinished uploads removed by the janitor.", &m.expired),
+		counter("edge_uploads_quarantined_total", "Uploads moved to quarantine on a checksum mismatch.", &m.quarantined),
+		counter("edge_upload_leftovers_removed_total", "Files the janitor removed that belonged to no upload: crash leftovers, temporary and quarantined files.", &m.leftoversRemoved),
 		counter("edge_upload_bytes_received_total", "Upload bytes written to the store.", &m.bytesReceived),
 		counter("edge_upload_hash_fallback_bytes_total", "Upload bytes read again to compute a SHA-256 the saved state did not cover.", &m.hashFallbackBytes),
 		refusalCollector{m: m, desc: prometheus.NewDesc("edge_upload_refusals_total",

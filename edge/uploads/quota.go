@@ -17,6 +17,9 @@ import (
 // another node, say). Uploads another node creates after this one started
 // are not counted here: per-user limits hold per node.
 //
+// Claims are keyed by baseID: on S3 the hook reserves before the store
+// makes the full id.
+//
 // Checking and reserving happen under one lock, so two creations racing
 // cannot both take the last slot.
 type quotas struct {
@@ -52,6 +55,7 @@ func newQuotas(maxUploads int, maxBytes int64) *quotas {
 // reserve counts a new upload of size bytes (0 when deferred) for owner,
 // or refuses it.
 func (q *quotas) reserve(owner, id string, size int64) error {
+	id = baseID(id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var u usage
@@ -73,6 +77,7 @@ func (q *quotas) reserve(owner, id string, size int64) error {
 // resize changes the declared size of upload id (a deferred length becoming
 // known), or refuses it.
 func (q *quotas) resize(owner, id string, size int64) error {
+	id = baseID(id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	c, ok := q.byID[id]
@@ -106,6 +111,7 @@ func (q *quotas) bytesError() error {
 
 // add counts an upload found on disk, without checking limits.
 func (q *quotas) add(owner, id string, size int64) {
+	id = baseID(id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, ok := q.byID[id]; !ok {
@@ -126,6 +132,7 @@ func (q *quotas) addLocked(owner, id string, size int64) {
 
 // release stops counting upload id; releasing twice is harmless.
 func (q *quotas) release(id string) {
+	id = baseID(id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	c, ok := q.byID[id]
@@ -141,8 +148,8 @@ func (q *quotas) release(id string) {
 	}
 }
 
-// idsBefore returns the ids of claims made before t, for the janitor to
-// release those whose upload is gone from disk.
+// idsBefore returns the ids (base ids, see baseID) of claims made before
+// t, for the janitor to release those whose upload is gone.
 func (q *quotas) idsBefore(t time.Time) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()

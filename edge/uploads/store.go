@@ -2,23 +2,21 @@ package uploads
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 
 	"github.com/tus/tusd/v2/pkg/handler"
 )
 
-// store wraps tusd's file store with what tusd leaves to the application:
-// the owner check on every upload a request names, the quota bookkeeping,
-// the sniffing of the first bytes and the running SHA-256. tusd holds the
-// upload's lock around every call on an upload, so an upload never sees
-// two calls at once.
+// store wraps tusd's store (file or S3, see backing) with what tusd leaves
+// to the application: the owner check on every upload a request names, the
+// quota bookkeeping, the sniffing of the first bytes and the running
+// SHA-256. tusd holds the upload's lock around every call on an upload, so
+// an upload never sees two calls at once.
 type store struct{ s *Service }
 
-// upload is one upload of the store; inner is the file store's.
+// upload is one upload of the store; inner is tusd's store's.
 type upload struct {
 	s     *Service
 	id    string
@@ -39,11 +37,12 @@ var (
 func (st *store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
 	s := st.s
 	owner := ownerFrom(ctx)
-	if owner == "" || info.MetaData[OwnerKey] != owner || !validID(info.ID) {
+	// The hook's id: the S3 store appends its multipart id to it below.
+	if owner == "" || info.MetaData[OwnerKey] != owner || !hexID(info.ID) {
 		s.quota.release(info.ID)
 		return nil, errUnauthenticated
 	}
-	inner, err := s.fs.NewUpload(ctx, info)
+	inner, err := s.back.tus().NewUpload(ctx, info)
 	if err != nil {
 		// The hook reserved quota for this id; the upload never came to be.
 		s.quota.release(info.ID)
@@ -52,7 +51,12 @@ func (st *store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.
 	if !info.IsPartial {
 		s.metrics.created.Add(1)
 	}
-	return &upload{s: s, id: info.ID, inner: inner}, nil
+	made, err := inner.GetInfo(ctx)
+	if err != nil {
+		s.quota.release(info.ID)
+		return nil, err
+	}
+	return &upload{s: s, id: made.ID, inner: inner}, nil
 }
 
 // GetUpload returns upload id when the request's owner created it, and
@@ -60,10 +64,10 @@ func (st *store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.
 // missing ones.
 func (st *store) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
 	s := st.s
-	if !validID(id) {
+	if !s.back.validID(id) {
 		return nil, handler.ErrNotFound
 	}
-	inner, err := s.fs.GetUpload(ctx, id)
+	inner, err := s.back.tus().GetUpload(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +75,7 @@ func (st *store) GetUpload(ctx context.Context, id string) (handler.Upload, erro
 	if err != nil {
 		return nil, err
 	}
-	if owner := ownerFrom(ctx); owner == "" || info.MetaData[OwnerKey] != owner {
+	if owner := ownerFrom(ctx); owner == "" || info.MetaData[OwnerKey] != owner || info.ID != id {
 		return nil, handler.ErrNotFound
 	}
 	return &upload{s: s, id: id, inner: inner}, nil
@@ -102,7 +106,7 @@ func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 }
 
 func (u *upload) ServeContent(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	return u.s.fs.AsServableUpload(u.inner).ServeContent(ctx, w, r)
+	return u.s.back.tus().AsServableUpload(u.inner).ServeContent(ctx, w, r)
 }
 
 // FinishUpload ends the upload's claim on its owner's quota.
@@ -133,7 +137,7 @@ func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 		}
 		return err
 	}
-	return u.s.fs.AsLengthDeclarableUpload(u.inner).DeclareLength(ctx, length)
+	return u.s.back.tus().AsLengthDeclarableUpload(u.inner).DeclareLength(ctx, length)
 }
 
 // WriteChunk appends src, checking the first bytes' type and feeding the
@@ -169,18 +173,10 @@ func (u *upload) ConcatUploads(ctx context.Context, partials []handler.Upload) e
 	return nil
 }
 
-// remove deletes upload id and the files the service keeps beside it, and
-// ends its claim on quota. Files already gone are not an error: a crash, a
-// janitor on another node or the quarantine may have taken them.
+// remove deletes upload id and what the service keeps beside it, and ends
+// its claim on quota. What is already gone is not an error: a crash, a
+// janitor on another node or the quarantine may have taken it.
 func (s *Service) remove(ctx context.Context, id string) error {
 	s.quota.release(id)
-	var errs []error
-	// The .info first: without it the upload is gone for every node at
-	// once, and the janitor removes whatever a crash leaves behind it.
-	for _, p := range []string{s.infoPath(id), s.binPath(id), s.stateFile(id), s.textPath(id)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return s.back.remove(ctx, id)
 }

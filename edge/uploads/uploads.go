@@ -1,5 +1,5 @@
-// Package uploads is Edge's tus upload service: tusd v2 with its file store,
-// plus what tusd leaves to the application. It knows no routes beyond tusd's
+// Package uploads is Edge's tus upload service: tusd v2 with its file store
+// or its S3 store, plus what tusd leaves to the application. It knows no routes beyond tusd's
 // own; the HTTP layer authenticates, puts the caller in the request context
 // with WithOwner and mounts Handler under the public prefix.
 //
@@ -37,7 +37,7 @@
 //   - Expiry: a janitor removes unfinished uploads, because tus has no
 //     expiration in tusd. See janitor.go.
 //
-// Several nodes may share Dir (with a shared handler.Locker). Quotas are
+// Several nodes may share Dir or the bucket (with a shared handler.Locker). Quotas are
 // then counted per node from what the node saw plus what was on disk when
 // it started (see quota.go): a user spreading uploads over nodes can exceed
 // them by up to a factor of the number of nodes.
@@ -49,15 +49,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/edge-rt/edge/edge"
 	"github.com/edge-rt/edge/edge/uploads/process"
-	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 )
@@ -70,6 +67,7 @@ const (
 	DefaultMaxBytesPerUser      = 10 << 30
 	DefaultProgressInterval     = 250 * time.Millisecond
 	DefaultExpireAfter          = 24 * time.Hour
+	DefaultQuarantineFor        = 7 * 24 * time.Hour
 )
 
 // OwnerKey is the metadata key holding an upload's owner. The server sets
@@ -79,8 +77,13 @@ const OwnerKey = "edge-owner"
 // Config configures a Service. Zero means default.
 type Config struct {
 	// Dir is the file store directory (required). Quarantined files go to
-	// Dir/quarantine, OCR texts to Dir/text.
+	// Dir/quarantine, OCR texts to Dir/text. With S3, Dir only holds the
+	// parts tusd buffers before sending them and the local copies
+	// processors read.
 	Dir string
+	// S3 stores uploads in an S3 bucket instead of Dir when S3.Bucket is
+	// set. Nodes sharing uploads then share the bucket.
+	S3 S3Config
 	// BasePath is the public prefix tusd builds Location from. Default
 	// "/v1/uploads/".
 	BasePath string
@@ -106,6 +109,10 @@ type Config struct {
 	// ExpireAfter is the age (since creation or the last write) at which the
 	// janitor removes an unfinished upload. Default 24h.
 	ExpireAfter time.Duration
+	// QuarantineFor is how long the data and info of an upload that failed
+	// its checksum are kept for inspection before the janitor removes
+	// them. Default 7 days.
+	QuarantineFor time.Duration
 	// RespectForwardedHeaders makes tusd build Location from
 	// X-Forwarded-Host/-Proto and Forwarded; only behind a proxy that sets
 	// them.
@@ -138,6 +145,9 @@ func (c *Config) validate() error {
 	}
 	if c.ExpireAfter <= 0 {
 		c.ExpireAfter = DefaultExpireAfter
+	}
+	if c.QuarantineFor <= 0 {
+		c.QuarantineFor = DefaultQuarantineFor
 	}
 	for _, p := range c.AllowedTypes {
 		if !validPattern(p) {
@@ -177,7 +187,7 @@ type Service struct {
 	pub     Publisher
 	procs   Processors
 	log     *slog.Logger
-	fs      filestore.FileStore
+	back    backing
 	locker  handler.Locker
 	tus     *handler.Handler
 	quota   *quotas
@@ -198,7 +208,7 @@ type Service struct {
 	stopped chan struct{}
 }
 
-// New makes a Service storing uploads in cfg.Dir. locker nil means tusd's
+// New makes a Service storing uploads in cfg.Dir, or in cfg.S3.Bucket. locker nil means tusd's
 // memory locker (one node). procs nil means no post-processing; a typed nil
 // pointer is not nil and will be called.
 func New(cfg Config, pub Publisher, locker handler.Locker, procs Processors, log *slog.Logger) (*Service, error) {
@@ -214,17 +224,16 @@ func New(cfg Config, pub Publisher, locker handler.Locker, procs Processors, log
 	if locker == nil {
 		locker = memorylocker.New()
 	}
-	for _, d := range []string{cfg.Dir, filepath.Join(cfg.Dir, quarantineDir), filepath.Join(cfg.Dir, textDir)} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
-			return nil, fmt.Errorf("uploads: %w", err)
-		}
+	back, err := newBacking(cfg)
+	if err != nil {
+		return nil, err
 	}
 	s := &Service{
 		cfg:        cfg,
 		pub:        pub,
 		procs:      procs,
 		log:        log,
-		fs:         filestore.New(cfg.Dir),
+		back:       back,
 		locker:     locker,
 		quota:      newQuotas(cfg.MaxConcurrentPerUser, cfg.MaxBytesPerUser),
 		metrics:    newMetrics(),
@@ -237,13 +246,13 @@ func New(cfg Config, pub Publisher, locker handler.Locker, procs Processors, log
 	for i := range s.shards {
 		s.shards[i] = make(chan task, shardQueue)
 	}
-	// A restart must not reset quotas: count what is on disk.
-	if err := s.scan(func(id string, info handler.FileInfo, _ time.Time) {
+	// A restart must not reset quotas: count what is stored.
+	if err := back.scan(context.Background(), func(id string, info handler.FileInfo, _ time.Time) {
 		if !info.IsFinal && !finished(info) {
 			s.quota.add(info.MetaData[OwnerKey], id, info.Size)
 		}
 	}); err != nil {
-		return nil, fmt.Errorf("uploads: scanning %s: %w", cfg.Dir, err)
+		return nil, fmt.Errorf("uploads: scanning the uploads: %w", err)
 	}
 
 	st := &store{s: s}
@@ -305,7 +314,7 @@ func ownerFrom(ctx context.Context) string {
 // upload's lock before the store's own check, and taking the lock asks the
 // holder to let go, so a stranger's HEAD would interrupt the owner's PATCH.
 func (s *Service) Owner(ctx context.Context, id string) (string, error) {
-	info, err := s.readInfo(id)
+	info, err := s.readInfo(ctx, id)
 	if err != nil {
 		return "", err
 	}
@@ -320,17 +329,17 @@ func (s *Service) Owner(ctx context.Context, id string) (string, error) {
 // Text returns the text a processor (OCR) made of upload id: ErrNotFound
 // when there is no such upload, ErrNotProcessed when it has no text.
 func (s *Service) Text(ctx context.Context, id string) (string, error) {
-	if !validID(id) {
+	if !s.back.validID(id) {
 		return "", ErrNotFound
 	}
-	b, err := os.ReadFile(s.textPath(id))
+	b, err := s.back.readSide(ctx, id, sideText)
 	if err == nil {
 		return string(b), nil
 	}
-	if !errors.Is(err, os.ErrNotExist) {
+	if !errors.Is(err, ErrNotFound) {
 		return "", fmt.Errorf("uploads: reading text of %s: %w", id, err)
 	}
-	if _, err := s.readInfo(id); err != nil {
+	if _, err := s.readInfo(ctx, id); err != nil {
 		return "", err
 	}
 	return "", ErrNotProcessed

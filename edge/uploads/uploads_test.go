@@ -126,7 +126,7 @@ func TestHashStateFallback(t *testing.T) {
 			data := randomBytes(size)
 			loc, id := h.mustCreate("alice", size, nil)
 			h.mustPatch("alice", loc, 0, data[:c1])
-			file := h.s.stateFile(id)
+			file := h.files().sidePath(id, sideHash)
 			saved, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
@@ -182,9 +182,10 @@ func TestHashCheckpoint(t *testing.T) {
 	pw.Write(data[1500:3000])
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		hs, covered, ok := h.s.loadState(id)
+		st, ok := h.s.loadState(t.Context(), id)
+		covered := st.covered
 		if ok && covered == 1500 {
-			if want := sha256.Sum256(data[:1500]); string(hs.Sum(nil)) != string(want[:]) {
+			if want := sha256.Sum256(data[:1500]); string(st.h.Sum(nil)) != string(want[:]) {
 				t.Error("the saved state is not the hash of the bytes it covers")
 			}
 			break

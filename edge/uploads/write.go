@@ -33,11 +33,11 @@ func (u *upload) write(ctx context.Context, offset int64, src io.Reader) (int64,
 			return 0, err
 		}
 	}
-	h := s.resumeHash(u.id, offset)
-	if h == nil {
+	st, ok := s.resumeHash(ctx, u.id, offset)
+	if !ok {
 		return u.inner.WriteChunk(ctx, offset, src)
 	}
-	tee := newTeeHash(s, u.id, h, offset)
+	tee := newTeeHash(ctx, s, u.id, st, offset)
 	n, err := u.inner.WriteChunk(ctx, offset, &teeReader{r: src, t: tee})
 	tee.finish()
 	// The hash has seen every byte that was read, written or not. Only when
@@ -69,29 +69,44 @@ func (u *upload) sniff(ctx context.Context, info handler.FileInfo, offset int64,
 	if end < sniffLen && (info.SizeIsDeferred || end < info.Size) {
 		return rest, nil
 	}
-	first := make([]byte, offset, end)
-	if offset > 0 {
-		r, err := u.inner.GetReader(ctx)
-		if err != nil {
-			return nil, err
-		}
-		_, err = io.ReadFull(r, first)
-		r.Close()
-		if err != nil {
-			return nil, err
-		}
+	first, err := u.firstBytes(ctx, offset)
+	if err != nil {
+		return nil, err
 	}
 	mt := sniffType(append(first, head...))
 	if u.s.allowed(mt) {
 		return rest, nil
 	}
-	err := errContentNotAllowed(mt)
+	err = errContentNotAllowed(mt)
 	u.s.refused(err)
 	u.s.fail(ctx, info, "content type "+mt+" not allowed")
 	if rerr := u.s.remove(ctx, u.id); rerr != nil {
 		u.s.log.Error("UploadRemoveFailed", "upload", u.id, "error", rerr)
 	}
 	return nil, err
+}
+
+// firstBytes returns the upload's first n bytes, all already stored: from
+// the saved hash state, which keeps them (see hashState), or else read
+// back from the store. S3 cannot read back an unfinished upload, so there
+// the state is the only source.
+func (u *upload) firstBytes(ctx context.Context, n int64) ([]byte, error) {
+	first := make([]byte, n, sniffLen)
+	if n == 0 {
+		return first, nil
+	}
+	if st, ok := u.s.loadState(ctx, u.id); ok && st.covered == n && st.head != nil {
+		return append(first[:0], st.head...), nil
+	}
+	r, err := u.inner.GetReader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if _, err := io.ReadFull(r, first); err != nil {
+		return nil, err
+	}
+	return first, nil
 }
 
 // sniffType returns the media type of a file's first bytes, without

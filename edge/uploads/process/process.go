@@ -23,6 +23,11 @@ import (
 type Job struct {
 	ID, Owner, Path, Filename, Filetype string
 	Size                                int64
+	// Fetch, when Path is empty, makes a local copy of the upload (one in
+	// S3, say) and returns its path and a function that removes it. The
+	// Runner calls it on its worker, under the job's timeout, before any
+	// processor sees the job.
+	Fetch func(ctx context.Context) (path string, release func(), err error)
 }
 
 // Result is what a processor made of a job.

@@ -84,7 +84,8 @@ func NewRunner(ps []Processor, opts RunnerOptions) *Runner {
 //
 // done is called exactly once for each processor that accepts j (with
 // Result.Processor set), or once with ErrNotAccepted when none does, or
-// once with ErrStopped when the Runner stops before j starts. It is called
+// once with ErrStopped when the Runner stops before j starts, or once with
+// the error of j.Fetch when the local copy could not be made. It is called
 // on one of Run's goroutines, which it holds up, so it should be quick; it
 // may be nil.
 func (r *Runner) Submit(j Job, done func(Job, Result, error)) bool {
@@ -155,6 +156,14 @@ func (r *Runner) stop(ctx context.Context, t task) {
 // process gives the job to each processor that accepts it, one after the
 // other, so a job never takes more than one worker's share of the CPU.
 func (r *Runner) process(ctx context.Context, t task) {
+	if t.job.Path == "" && t.job.Fetch != nil {
+		release, err := r.fetch(ctx, &t.job)
+		if err != nil {
+			t.done(t.job, Result{}, err)
+			return
+		}
+		defer release()
+	}
 	accepted := false
 	for _, p := range r.ps {
 		if !p.Accepts(t.job) {
@@ -167,6 +176,23 @@ func (r *Runner) process(ctx context.Context, t task) {
 	}
 	if !accepted {
 		t.done(t.job, Result{}, ErrNotAccepted)
+	}
+}
+
+// fetch makes the job's local copy under the timeout and sets its Path.
+func (r *Runner) fetch(ctx context.Context, j *Job) (func(), error) {
+	fctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	path, release, err := j.Fetch(fctx)
+	switch {
+	case err == nil:
+		j.Path = path
+		return release, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx))
+	default:
+		r.log.Warn("UploadFetchFailed", "upload", j.ID, "error", err)
+		return nil, fmt.Errorf("process: fetching %s: %w", j.ID, err)
 	}
 }
 
