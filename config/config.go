@@ -226,8 +226,9 @@ type UploadsConfig struct {
 	// MaxConcurrentPerUser is how many unfinished uploads one user may
 	// have. Default 4.
 	MaxConcurrentPerUser int `mapstructure:"max_concurrent_per_user" usage:"unfinished uploads per user"`
-	// MaxBytesPerUser bounds the declared size of one user's unfinished
-	// uploads. Default 10737418240 (10 GiB).
+	// MaxBytesPerUser bounds the sizes of one user's unfinished uploads
+	// together, a deferred length counting as max_size until declared.
+	// Default 10737418240 (10 GiB).
 	MaxBytesPerUser int64 `mapstructure:"max_bytes_per_user" usage:"bytes of unfinished uploads per user"`
 	// ProgressInterval is the least time between two upload.progress
 	// events of one upload. Default 250ms.

@@ -81,12 +81,23 @@ func (s *Service) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 	// A final upload is complete the moment it is made, from partials that
 	// were counted while they were unfinished: it takes no quota.
 	if !info.IsFinal {
-		if err := s.quota.reserve(owner, id, info.Size); err != nil {
+		if err := s.quota.reserve(owner, id, s.claimSize(info)); err != nil {
 			s.refused(err)
 			return handler.HTTPResponse{}, none, err
 		}
 	}
 	return handler.HTTPResponse{}, handler.FileInfoChanges{ID: id, MetaData: meta}, nil
+}
+
+// claimSize is what an unfinished upload counts against its owner's bytes
+// quota: its length, or, while the length is deferred, the most it may
+// become (MaxSize). Counting a deferred upload as nothing would let its
+// bytes pile up unbounded by the quota until the length is declared.
+func (s *Service) claimSize(info handler.FileInfo) int64 {
+	if info.SizeIsDeferred {
+		return s.cfg.MaxSize
+	}
+	return info.Size
 }
 
 // checkFiletype checks the declared type against AllowedTypes. tus-js-client

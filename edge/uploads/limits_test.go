@@ -46,17 +46,37 @@ func TestBytesLimit(t *testing.T) {
 	wantRefused(t, h.create("alice", 50, nil), http.StatusForbidden, "ERR_QUOTA_EXCEEDED")
 	h.mustCreate("alice", 40, nil)
 
-	// A deferred length is charged when it is declared; over quota, the
-	// upload is removed.
-	loc, id := h.mustCreate("bob", -1, nil, "Upload-Defer-Length", "1")
-	resp := h.do("bob", http.MethodPatch, loc, strings.NewReader("x"),
-		"Content-Type", "application/offset+octet-stream", "Upload-Offset", "0", "Upload-Length", "101")
+	// A deferred length counts as MaxSize until it is declared.
+	h2 := newHarness(t, func(c *Config) { c.MaxBytesPerUser = 100; c.MaxSize = 80 }, nil)
+	loc, _ := h2.mustCreate("bob", -1, nil, "Upload-Defer-Length", "1")
+	wantRefused(t, h2.create("bob", 30, nil), http.StatusForbidden, "ERR_QUOTA_EXCEEDED")
+	resp := h2.do("bob", http.MethodPatch, loc, strings.NewReader("x"),
+		"Content-Type", "application/offset+octet-stream", "Upload-Offset", "0", "Upload-Length", "10")
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("declaring the length: %d %s", resp.StatusCode, readBody(resp))
+	}
+	h2.mustCreate("bob", 30, nil)
+	if n, b := h2.s.quota.usageOf("bob"); n != 2 || b != 40 {
+		t.Errorf("bob's usage = %d uploads, %d bytes; want 2, 40", n, b)
+	}
+
+	// A deferred upload this node did not count (made on another node) is
+	// charged when it declares its length; over quota, it is removed and
+	// its owner told.
+	loc, id := h2.mustCreate("carol", -1, nil, "Upload-Defer-Length", "1")
+	h2.s.quota.release(id)
+	h2.mustCreate("carol", 50, nil)
+	resp = h2.do("carol", http.MethodPatch, loc, strings.NewReader("x"),
+		"Content-Type", "application/offset+octet-stream", "Upload-Offset", "0", "Upload-Length", "60")
 	wantRefused(t, resp, http.StatusForbidden, "ERR_QUOTA_EXCEEDED")
-	if _, err := os.Stat(h.files().infoPath(id)); !os.IsNotExist(err) {
+	if _, err := os.Stat(h2.files().infoPath(id)); !os.IsNotExist(err) {
 		t.Errorf("upload over quota still there: %v", err)
 	}
-	if n, b := h.s.quota.usageOf("bob"); n != 0 || b != 0 {
-		t.Errorf("bob's usage = %d uploads, %d bytes", n, b)
+	if got := eventField(h2.pub.waitEvent(t, id, "upload.failed"), "reason"); got != "quota exceeded" {
+		t.Errorf("upload.failed reason %q", got)
+	}
+	if n, b := h2.s.quota.usageOf("carol"); n != 1 || b != 50 {
+		t.Errorf("carol's usage = %d uploads, %d bytes; want 1, 50", n, b)
 	}
 }
 

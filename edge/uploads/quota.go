@@ -52,7 +52,7 @@ func newQuotas(maxUploads int, maxBytes int64) *quotas {
 	}
 }
 
-// reserve counts a new upload of size bytes (0 when deferred) for owner,
+// reserve counts a new upload of size bytes (see claimSize) for owner,
 // or refuses it.
 func (q *quotas) reserve(owner, id string, size int64) error {
 	id = baseID(id)
@@ -105,7 +105,7 @@ func (q *quotas) resize(owner, id string, size int64) error {
 
 func (q *quotas) bytesError() error {
 	return handler.NewError("ERR_QUOTA_EXCEEDED",
-		fmt.Sprintf("unfinished uploads may declare at most %d bytes per user; finish or delete one first", q.maxBytes),
+		fmt.Sprintf("a user's unfinished uploads may total at most %d bytes (one of deferred length counts as the maximum upload size until it declares its length); finish or delete one first", q.maxBytes),
 		http.StatusForbidden)
 }
 

@@ -123,8 +123,10 @@ func (u *upload) Terminate(ctx context.Context) error {
 	return u.s.remove(ctx, u.id)
 }
 
-// DeclareLength charges a deferred length to the quota when it becomes
-// known; over quota, the upload is removed, since it could never finish.
+// DeclareLength charges a deferred length to the quota, in place of the
+// MaxSize its upload was counted at, when it becomes known; over quota
+// (counted on another node, or by the janitor, at less), the upload is
+// removed, since it could never finish.
 func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 	info, err := u.inner.GetInfo(ctx)
 	if err != nil {
@@ -132,6 +134,9 @@ func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 	}
 	if err := u.s.quota.resize(info.MetaData[OwnerKey], u.id, length); err != nil {
 		u.s.refused(err)
+		if !info.IsPartial {
+			u.s.fail(ctx, info, "quota exceeded")
+		}
 		if rerr := u.s.remove(ctx, u.id); rerr != nil {
 			u.s.log.Error("UploadRemoveFailed", "upload", u.id, "error", rerr)
 		}

@@ -26,9 +26,10 @@
 //     of them pass through one queue per upload (see events.go). Partial
 //     uploads of a concatenation publish nothing; their final upload
 //     publishes everything. upload.failed's reason is "checksum mismatch",
-//     "content type <type> not allowed" (both end the upload), "busy" (the
-//     processors' queue was full), "processing failed" or "processing
-//     stopped".
+//     "content type <type> not allowed", "quota exceeded" (a deferred
+//     length over the bytes quota; these three end the upload), "busy"
+//     (the processors' queue was full), "processing failed" or
+//     "processing stopped".
 //   - Checksum. A client may send the SHA-256 it expects as hex in the
 //     "sha256" metadata. On a mismatch the request that completes the
 //     upload is answered 460 (the tus checksum extension's status), the
@@ -100,8 +101,9 @@ type Config struct {
 	AllowedTypes []string
 	// MaxConcurrentPerUser bounds a user's unfinished uploads. Default 4.
 	MaxConcurrentPerUser int
-	// MaxBytesPerUser bounds the declared sizes of a user's unfinished
-	// uploads together. Default 10 GiB.
+	// MaxBytesPerUser bounds the sizes of a user's unfinished uploads
+	// together; an upload whose length is deferred counts as MaxSize until
+	// it declares its length. Default 10 GiB.
 	MaxBytesPerUser int64
 	// ProgressInterval is the least time between two upload.progress events
 	// of one upload. Default 250ms.
@@ -249,7 +251,7 @@ func New(cfg Config, pub Publisher, locker handler.Locker, procs Processors, log
 	// A restart must not reset quotas: count what is stored.
 	if err := back.scan(context.Background(), func(id string, info handler.FileInfo, _ time.Time) {
 		if !info.IsFinal && !finished(info) {
-			s.quota.add(info.MetaData[OwnerKey], id, info.Size)
+			s.quota.add(info.MetaData[OwnerKey], id, s.claimSize(info))
 		}
 	}); err != nil {
 		return nil, fmt.Errorf("uploads: scanning the uploads: %w", err)
