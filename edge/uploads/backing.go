@@ -85,6 +85,8 @@ const (
 	sideHash side = iota
 	// sideText is the text a processor made (OCR).
 	sideText
+	// sideDone marks an upload whose completion was announced (empty).
+	sideDone
 )
 
 // Names of the parts of a backing that are not uploads, under its

@@ -21,6 +21,7 @@ import (
 //	Dir/<id>                    data (tusd's file store)
 //	Dir/<id>.info               FileInfo as JSON, owner in its metadata (tusd)
 //	Dir/<id>.sha256             saved SHA-256 state and the offset it covers
+//	Dir/<id>.done               the completion was announced (events.go)
 //	Dir/text/<id>.txt           text a processor made
 //	Dir/quarantine/<id>{,.info} data and info of a checksum mismatch
 type fileBacking struct {
@@ -48,8 +49,11 @@ func (b *fileBacking) binPath(id string) string  { return filepath.Join(b.dir, i
 func (b *fileBacking) infoPath(id string) string { return filepath.Join(b.dir, id+".info") }
 
 func (b *fileBacking) sidePath(id string, k side) string {
-	if k == sideText {
+	switch k {
+	case sideText:
 		return filepath.Join(b.dir, textDir, id+".txt")
+	case sideDone:
+		return filepath.Join(b.dir, id+".done")
 	}
 	return filepath.Join(b.dir, id+".sha256")
 }
@@ -162,7 +166,7 @@ func (b *fileBacking) localFile(_ context.Context, id string) (string, func(), e
 // node at once, and the janitor removes whatever a crash leaves behind it.
 func (b *fileBacking) remove(_ context.Context, id string) error {
 	var errs []error
-	for _, p := range []string{b.infoPath(id), b.binPath(id), b.sidePath(id, sideHash), b.sidePath(id, sideText)} {
+	for _, p := range []string{b.infoPath(id), b.binPath(id), b.sidePath(id, sideHash), b.sidePath(id, sideText), b.sidePath(id, sideDone)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

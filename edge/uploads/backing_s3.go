@@ -49,6 +49,7 @@ type S3Config struct {
 //	<oid>                  data, once the upload is finished (multipart upload before)
 //	<oid>.info, <oid>.part info and the last part while shorter than S3's minimum (tusd)
 //	<oid>.sha256           saved SHA-256 state and the offset it covers
+//	<oid>.done             the completion was announced (events.go)
 //	text/<oid>.txt         text a processor made
 //	quarantine/<oid>{,.info} data and info of a checksum mismatch
 //
@@ -131,8 +132,11 @@ func (b *s3Backing) validID(id string) bool {
 func (b *s3Backing) key(name string) *string { return aws.String(b.prefix + name) }
 
 func (b *s3Backing) sideKey(oid string, k side) *string {
-	if k == sideText {
+	switch k {
+	case sideText:
 		return b.key(textDir + "/" + oid + ".txt")
+	case sideDone:
+		return b.key(oid + ".done")
 	}
 	return b.key(oid + ".sha256")
 }
@@ -306,7 +310,7 @@ func (b *s3Backing) remove(ctx context.Context, id string) error {
 		errs = append(errs, b.store.AsTerminatableUpload(up).Terminate(ctx))
 	}
 	oid := baseID(id)
-	errs = append(errs, b.deleteKeys(ctx, []string{*b.sideKey(oid, sideHash), *b.sideKey(oid, sideText)}))
+	errs = append(errs, b.deleteKeys(ctx, []string{*b.sideKey(oid, sideHash), *b.sideKey(oid, sideText), *b.sideKey(oid, sideDone)}))
 	return errors.Join(errs...)
 }
 

@@ -10,11 +10,16 @@ package uploads
 // ephemeral and superseded by the next) and makes the others wait: that
 // slows requests rather than losing a completion.
 //
-// Events are at most once across a crash: the files in Dir are the truth,
-// and an event queued but not yet published when the node dies is lost.
 // Stored events carry an Idempotency-Key "<type>:<id>" (upload.processed:
 // "<type>:<id>:<processor>"), so a retry, or a second node repeating one,
-// is not stored twice.
+// is not stored twice. That makes the completion recoverable: once
+// upload.completed is published and the upload handed to the processors, a
+// marker (<id>.done, see backing) is written beside the upload. The janitor
+// announces finished uploads without one (the node died between the last
+// byte and the event, or the broker was down throughout the retries) once
+// they are announceGrace old, and at most ExpireAfter old: later than the
+// broker's idempotency window a repeat would reach clients twice. Other
+// events are at most once across a crash.
 
 import (
 	"context"
@@ -63,6 +68,8 @@ type task struct {
 	info   handler.FileInfo
 	reason string         // taskFailed
 	result process.Result // taskProcessed
+	// recovered marks a taskCompleted the janitor found unannounced.
+	recovered bool
 }
 
 // progress is what a shard remembers of an upload's progress events.
@@ -226,7 +233,9 @@ func (s *Service) handle(ctx context.Context, t task, seen map[string]*progress)
 		p.offset, p.sent = info.Offset, now
 		s.publish(ctx, owner, "upload.progress", id, "", progressEvent{ID: id, Offset: info.Offset, Size: size})
 	case taskCompleted:
-		if p.done {
+		// tusd reports a completion once; the janitor again when it was
+		// not announced, which this shard may have tried and failed.
+		if p.done && !t.recovered {
 			return
 		}
 		sum, err := s.sum(ctx, id, info.Size)
@@ -240,11 +249,17 @@ func (s *Service) handle(ctx context.Context, t task, seen map[string]*progress)
 			s.publish(ctx, owner, "upload.progress", id, "", progressEvent{ID: id, Offset: info.Size, Size: &info.Size})
 		}
 		p.done, p.offset = true, info.Size
-		s.publish(ctx, owner, "upload.completed", id, "", completedEvent{
+		err = s.publish(ctx, owner, "upload.completed", id, "", completedEvent{
 			ID: id, Size: info.Size, Filename: filename(info.MetaData), Filetype: filetype(info.MetaData),
 			SHA256: hex.EncodeToString(sum),
 		})
+		if err != nil {
+			return // no marker: the janitor announces it again later
+		}
 		s.process(ctx, owner, info)
+		if err := s.back.writeSide(ctx, id, sideDone, nil); err != nil {
+			s.log.Warn("UploadMarkerNotSaved", "upload", id, "error", err)
+		}
 	case taskTerminated:
 		p.done = true
 	case taskFailed:
@@ -258,13 +273,14 @@ func (s *Service) handle(ctx context.Context, t task, seen map[string]*progress)
 }
 
 // publish publishes one event to owner's topic, trying a stored event a few
-// times. A failure is logged, not returned: the upload itself is fine, and
-// the client can learn its state with a HEAD.
-func (s *Service) publish(ctx context.Context, owner, typ, id, keySuffix string, data any) {
+// times. A failure is logged and returned; only the completion acts on it
+// (see the top of this file): the upload itself is fine, and the client can
+// learn its state with a HEAD.
+func (s *Service) publish(ctx context.Context, owner, typ, id, keySuffix string, data any) error {
 	b, err := json.Marshal(data)
 	if err != nil {
 		s.log.Error("UploadEventNotPublished", "upload", id, "type", typ, "error", err)
-		return
+		return err
 	}
 	p := edge.Publication{Topic: "user:" + owner, Type: typ, Data: b, Ephemeral: typ == "upload.progress"}
 	attempts := 1
@@ -288,6 +304,7 @@ func (s *Service) publish(ctx context.Context, owner, typ, id, keySuffix string,
 	if err != nil {
 		s.log.Warn("UploadEventNotPublished", "upload", id, "type", typ, "topic", p.Topic, "error", err)
 	}
+	return err
 }
 
 // process submits a completed upload to the processors, if any.

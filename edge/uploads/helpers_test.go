@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,10 +26,13 @@ import (
 // waitTimeout bounds every wait on a condition in these tests.
 const waitTimeout = 10 * time.Second
 
-// fakePub records publications in order.
+// fakePub records publications in order. Types in refuse fail instead,
+// counted in refused.
 type fakePub struct {
 	mu      sync.Mutex
 	pubs    []edge.Publication
+	refuse  map[string]bool
+	refused int
 	changed chan struct{}
 }
 
@@ -37,10 +41,45 @@ func newFakePub() *fakePub { return &fakePub{changed: make(chan struct{})} }
 func (f *fakePub) Publish(_ context.Context, p edge.Publication) (edge.PublishResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer func() {
+		close(f.changed)
+		f.changed = make(chan struct{})
+	}()
+	if f.refuse[p.Type] {
+		f.refused++
+		return edge.PublishResult{}, errors.New("fakePub: refused")
+	}
 	f.pubs = append(f.pubs, p)
-	close(f.changed)
-	f.changed = make(chan struct{})
 	return edge.PublishResult{}, nil
+}
+
+// setRefuse makes publications of type typ fail, or succeed again.
+func (f *fakePub) setRefuse(typ string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refuse == nil {
+		f.refuse = map[string]bool{}
+	}
+	f.refuse[typ] = on
+}
+
+// waitRefused waits until n publications were refused.
+func (f *fakePub) waitRefused(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		f.mu.Lock()
+		ch, got := f.changed, f.refused
+		f.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("%d publications refused, want %d", got, n)
+		}
+	}
 }
 
 // of returns the publications about upload id, in order.

@@ -16,6 +16,7 @@ package uploads
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -36,7 +37,7 @@ func (s *Service) janitor(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		s.sweep(ctx)
+		s.sweep(ctx, s.now())
 		select {
 		case <-ctx.Done():
 			return
@@ -45,9 +46,8 @@ func (s *Service) janitor(ctx context.Context) {
 	}
 }
 
-// sweep is one round of the janitor.
-func (s *Service) sweep(ctx context.Context) {
-	now := s.now()
+// sweep is one round of the janitor, as at time now.
+func (s *Service) sweep(ctx context.Context, now time.Time) {
 	// An upload is counted in the creation hook and written to disk a
 	// moment later: only claims older than claimGrace can be told missing.
 	claimed := s.quota.idsBefore(time.Now().Add(-claimGrace))
@@ -59,7 +59,11 @@ func (s *Service) sweep(ctx context.Context) {
 			// Finished on another node, or this node missed it.
 			s.quota.release(id)
 		}
-		if (done && !info.IsPartial) || now.Sub(modified) < s.cfg.ExpireAfter {
+		if done && !info.IsPartial {
+			s.announceIfLost(ctx, id, info, now.Sub(modified))
+			return
+		}
+		if now.Sub(modified) < s.cfg.ExpireAfter {
 			return
 		}
 		s.expire(ctx, id, now)
@@ -74,6 +78,26 @@ func (s *Service) sweep(ctx context.Context) {
 		}
 	}
 	s.sweepLeftovers(ctx, now)
+}
+
+// announceGrace is how old a finished upload must be before the janitor
+// takes a missing completion marker for a lost announcement rather than one
+// still in a node's queue.
+const announceGrace = time.Minute
+
+// announceIfLost queues the completion of finished upload id again when it
+// has no marker and is between announceGrace and ExpireAfter old (see the
+// top of events.go).
+func (s *Service) announceIfLost(ctx context.Context, id string, info handler.FileInfo, age time.Duration) {
+	if age < announceGrace || age > s.cfg.ExpireAfter {
+		return
+	}
+	if _, err := s.back.readSide(ctx, id, sideDone); !errors.Is(err, ErrNotFound) {
+		return
+	}
+	s.metrics.recovered.Add(1)
+	s.log.Info("UploadCompletionRecovered", "upload", id, "owner", info.MetaData[OwnerKey])
+	s.enqueue(ctx, task{kind: taskCompleted, info: info, recovered: true})
 }
 
 // expire removes upload id if, under its lock, it is still old and

@@ -103,7 +103,7 @@ func TestJanitor(t *testing.T) {
 		}
 	}
 	os.Chtimes(orphan, past, past)
-	h.s.sweep(t.Context())
+	h.s.sweep(t.Context(), time.Now())
 
 	gone := func(id string) bool {
 		_, err := os.Stat(h.files().infoPath(id))
@@ -125,6 +125,45 @@ func TestJanitor(t *testing.T) {
 	}
 	if n, b := h.s.quota.usageOf("alice"); n != 1 || b != 10 {
 		t.Errorf("alice's usage = %d uploads, %d bytes; want the young one", n, b)
+	}
+}
+
+// A completion the broker never took (or a node that died before
+// publishing it) is announced by the janitor once announceGrace has
+// passed; an announced one is marked and not repeated.
+func TestLostCompletionAnnounced(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.ExpireAfter = time.Hour }, nil)
+	h.pub.setRefuse("upload.completed", true)
+	data := randomBytes(1000)
+	id := h.upload("alice", data, nil)
+	h.pub.waitRefused(t, publishAttempts)
+	marker := h.files().sidePath(id, sideDone)
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Fatalf("marker written for an unpublished completion: %v", err)
+	}
+	h.pub.setRefuse("upload.completed", false)
+
+	// Within the grace the janitor leaves it to the node finishing it.
+	h.s.sweep(t.Context(), time.Now())
+	if n := h.s.Metrics().Snapshot().Recovered; n != 0 {
+		t.Fatalf("announced %d within the grace", n)
+	}
+	h.s.sweep(t.Context(), time.Now().Add(2*announceGrace))
+	done := h.pub.waitEvent(t, id, "upload.completed")
+	if want := sha256.Sum256(data); eventField(done, "sha256") != hex.EncodeToString(want[:]) || done.IdempotencyKey != "upload.completed:"+id {
+		t.Errorf("recovered completion: %s key %q", done.Data, done.IdempotencyKey)
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for _, err := os.Stat(marker); err != nil; _, err = os.Stat(marker) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no marker after the recovered completion: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a file: there is nothing to wait on
+	}
+	h.s.sweep(t.Context(), time.Now().Add(2*announceGrace))
+	if n := h.s.Metrics().Snapshot().Recovered; n != 1 {
+		t.Errorf("recovered = %d, want 1", n)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 type Metrics struct {
 	created, completed, failed, expired atomic.Uint64
 	quarantined, leftoversRemoved       atomic.Uint64
+	recovered                           atomic.Uint64
 	bytesReceived, hashFallbackBytes    atomic.Uint64
 
 	mu       sync.Mutex
@@ -30,7 +31,10 @@ type MetricsSnapshot struct {
 	// Quarantined counts uploads moved aside on a checksum mismatch;
 	// LeftoversRemoved the files (objects) the janitor removed that
 	// belonged to no upload, quarantined ones included.
-	Quarantined, LeftoversRemoved    uint64
+	Quarantined, LeftoversRemoved uint64
+	// Recovered counts completions the janitor announced because the
+	// node that finished the upload did not.
+	Recovered                        uint64
 	BytesReceived, HashFallbackBytes uint64
 	// Refusals counts refused requests by tus error code
 	// (ERR_TOO_MANY_UPLOADS, ERR_CHECKSUM_MISMATCH, ...).
@@ -52,6 +56,7 @@ func (m *Metrics) Snapshot() MetricsSnapshot {
 		Expired:           m.expired.Load(),
 		Quarantined:       m.quarantined.Load(),
 		LeftoversRemoved:  m.leftoversRemoved.Load(),
+		Recovered:         m.recovered.Load(),
 		BytesReceived:     m.bytesReceived.Load(),
 		HashFallbackBytes: m.hashFallbackBytes.Load(),
 		Refusals:          refusals,
@@ -105,6 +110,7 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 		counter("edge_uploads_expired_total", "Unfinished uploads removed by the janitor.", &m.expired),
 		counter("edge_uploads_quarantined_total", "Uploads moved to quarantine on a checksum mismatch.", &m.quarantined),
 		counter("edge_upload_leftovers_removed_total", "Files the janitor removed that belonged to no upload: crash leftovers, temporary and quarantined files.", &m.leftoversRemoved),
+		counter("edge_uploads_recovered_total", "Completions announced by the janitor because the node that finished the upload did not.", &m.recovered),
 		counter("edge_upload_bytes_received_total", "Upload bytes written to the store.", &m.bytesReceived),
 		counter("edge_upload_hash_fallback_bytes_total", "Upload bytes read again to compute a SHA-256 the saved state did not cover.", &m.hashFallbackBytes),
 		refusalCollector{m: m, desc: prometheus.NewDesc("edge_upload_refusals_total",

@@ -269,8 +269,7 @@ func TestS3Nodes(t *testing.T) {
 	if n, size := c.quota.usageOf("alice"); n != 1 || size != 100 {
 		t.Errorf("a new node counts %d uploads, %d bytes; want 1, 100", n, size)
 	}
-	c.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-	c.sweep(t.Context())
+	c.sweep(t.Context(), time.Now().Add(2*time.Hour))
 	if exists(object(srv, baseID(stale)+".info")) {
 		t.Error("the stale upload was not expired")
 	}
