@@ -1,11 +1,11 @@
-// Harness: the processes an end-to-end test needs (redis-server, bin/edge),
-// on free loopback ports, with their logs captured and everything killed at
-// the end, also when the test fails or times out.
+// Harness: the processes an end-to-end test needs (redis-server, bin/edge,
+// versitygw), on free loopback ports, with their logs captured and
+// everything killed at the end, also when the test fails or times out.
 //
 // Nothing here builds: `make build` (or `make test-e2e`) puts bin/edge in place
 // first; EDGE_BIN points elsewhere.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -230,6 +230,45 @@ export class Harness {
   }
 
   /**
+   * s3 starts Versity's S3 gateway (versitygw, its posix backend) over a
+   * temp dir of this harness, with one empty bucket, and waits until it
+   * answers HTTP. It returns {endpoint, root, bucket, accessKey, secretKey,
+   * proc, env(prefix)}: root/<bucket>/<key> is an object's file, and env()
+   * is the EDGE_UPLOADS_S3_* a node needs to use the bucket (path style,
+   * static keys). No versitygw is an error, never a skip.
+   */
+  async s3({ bucket = 'uploads', timeout = 15_000 } = {}) {
+    const bin = versitygwBin();
+    const root = this.tempDir('s3');
+    mkdirSync(path.join(root, bucket));
+    const port = await freePort();
+    const endpoint = `http://127.0.0.1:${port}`;
+    const accessKey = 'edge-e2e';
+    const secretKey = 'edge-e2e-secret-key';
+    const args = ['--port', `127.0.0.1:${port}`, '--access', accessKey, '--secret', secretKey, 'posix', root];
+    const proc = this.spawn('versitygw', bin, args, process.env);
+    await waitFor(
+      async () => {
+        if (!proc.running) throw fatal(`versitygw exited early:\n${proc.tail()}`);
+        // Any answer (403 to an unsigned request) means it serves.
+        const res = await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(1000) });
+        await res.arrayBuffer();
+        return true;
+      },
+      { timeout, interval: 50, what: `versitygw on ${endpoint} to answer HTTP` },
+    );
+    const env = (prefix = '') => ({
+      EDGE_UPLOADS_S3_BUCKET: bucket,
+      EDGE_UPLOADS_S3_ENDPOINT: endpoint,
+      EDGE_UPLOADS_S3_PATH_STYLE: 'true',
+      EDGE_UPLOADS_S3_ACCESS_KEY: accessKey,
+      EDGE_UPLOADS_S3_SECRET_KEY: secretKey,
+      EDGE_UPLOADS_S3_PREFIX: prefix,
+    });
+    return { endpoint, root, bucket, accessKey, secretKey, proc, env };
+  }
+
+  /**
    * edge starts bin/edge on port (a free one if not given) with env added to
    * the EDGE_* defaults and waits until /healthz answers 200.
    *
@@ -325,6 +364,31 @@ export async function withHarness(t, fn) {
   } finally {
     await close();
   }
+}
+
+/**
+ * versitygwBin finds Versity's S3 gateway: VERSITYGW_BIN, else versitygw
+ * on PATH, else $(go env GOPATH)/bin (where scripts/test-deps.sh puts it).
+ */
+export function versitygwBin() {
+  if (process.env.VERSITYGW_BIN) {
+    const p = path.resolve(process.env.VERSITYGW_BIN);
+    if (!existsSync(p)) throw new Error(`VERSITYGW_BIN=${p} does not exist`);
+    return p;
+  }
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    const p = path.join(dir, 'versitygw');
+    if (existsSync(p)) return p;
+  }
+  let gopath = process.env.GOPATH?.split(path.delimiter)[0];
+  try {
+    gopath = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim().split(path.delimiter)[0] || gopath;
+  } catch {
+    // no go on PATH: $GOPATH, else go's default
+  }
+  const p = path.join(gopath || path.join(os.homedir(), 'go'), 'bin', 'versitygw');
+  if (existsSync(p)) return p;
+  throw new Error(`versitygw is neither on PATH nor at ${p}: run scripts/test-deps.sh, or set VERSITYGW_BIN`);
 }
 
 async function safe(fn) {
