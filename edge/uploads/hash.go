@@ -235,7 +235,7 @@ func (t *teeHash) store() {
 
 // teeReader feeds what it reads to a teeHash, like io.TeeReader, and also
 // copies itself out in large pieces: the file store copies with io.Copy,
-// which prefers a source's WriteTo, so a chunk moves 1 MiB per read and
+// which prefers a source's WriteTo, so a chunk moves 512 KiB per read and
 // write instead of io.Copy's 32 KiB, with a sixteenth of the syscalls and
 // hand-offs to the hashing goroutine.
 type teeReader struct {
@@ -243,8 +243,11 @@ type teeReader struct {
 	t *teeHash
 }
 
-// copyBufs are teeReader.WriteTo's buffers.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+// copyBufs are teeReader.WriteTo's buffers. 512 KiB measured best (see
+// docs/BENCHMARKS.md): a piece is copied three times on its way (socket to
+// buffer, buffer to the hash's copy, buffer to the page cache), and at
+// 1 MiB it no longer stays in a core's L2 cache between the copies.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 512<<10); return &b }}
 
 func (tr *teeReader) Read(p []byte) (int, error) {
 	n, err := tr.r.Read(p)
