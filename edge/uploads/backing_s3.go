@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -409,7 +410,32 @@ func (b *s3Backing) sweepLeftovers(ctx context.Context, now time.Time, age, keep
 		doomed = doomed[n:]
 	}
 	errs = append(errs, b.abortStrayMultiparts(ctx, now, age, infos))
+	removed = append(removed, b.sweepTemp(now, age)...)
 	return removed, errors.Join(errs...)
+}
+
+// sweepTemp removes the local temporary files a crash left in Dir: tusd's
+// buffered parts ("tusd-s3-*") and processors' copies (".processing"),
+// which live for one request or one job, once older than age.
+func (b *s3Backing) sweepTemp(now time.Time, age time.Duration) []leftover {
+	entries, err := os.ReadDir(b.tmp)
+	if err != nil {
+		return nil
+	}
+	var removed []leftover
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || (!strings.HasPrefix(name, "tusd-s3-") && !strings.HasSuffix(name, ".processing")) {
+			continue
+		}
+		if fi, err := e.Info(); err != nil || now.Sub(fi.ModTime()) < age {
+			continue
+		}
+		if os.Remove(filepath.Join(b.tmp, name)) == nil {
+			removed = append(removed, leftover{name: name})
+		}
+	}
+	return removed
 }
 
 func (b *s3Backing) abortStrayMultiparts(ctx context.Context, now time.Time, age time.Duration, infos map[string]bool) error {

@@ -224,6 +224,20 @@ func TestS3Processing(t *testing.T) {
 			t.Errorf("local copy %s left behind", e.Name())
 		}
 	}
+
+	// What a crash would leave in the local directory goes with the
+	// janitor, once old; other files there are not its business.
+	for _, name := range []string{"tusd-s3-tmp-123", baseID(id) + ".42.processing", "keep.me"} {
+		if err := os.WriteFile(filepath.Join(tmp, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.s.sweepLeftovers(t.Context(), time.Now().Add(2*DefaultExpireAfter))
+	for name, want := range map[string]bool{"tusd-s3-tmp-123": false, baseID(id) + ".42.processing": false, "keep.me": true} {
+		if exists(filepath.Join(tmp, name)) != want {
+			t.Errorf("%s there: %v, want %v", name, !want, want)
+		}
+	}
 }
 
 // echoProcessor makes the file's content its text.
