@@ -38,6 +38,10 @@ type backing interface {
 	// openData returns upload id's bytes from offset on. On S3 the upload
 	// must be finished.
 	openData(ctx context.Context, id string, offset int64) (io.ReadCloser, error)
+	// finish makes sure the finished upload id's data is complete: on S3 a
+	// multipart upload whose completion failed looks finished to tusd
+	// (its parts add up), and tusd never tries again.
+	finish(ctx context.Context, id string) error
 	// localFile returns the path of a local file holding the finished
 	// upload id's bytes, for processors, and a function to call when done
 	// with it.

@@ -280,6 +280,19 @@ func (b *s3Backing) openData(ctx context.Context, id string, offset int64) (io.R
 	return res.Body, nil
 }
 
+// finish completes the multipart upload when the object is missing.
+func (b *s3Backing) finish(ctx context.Context, id string) error {
+	_, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: b.key(baseID(id))})
+	if !notFound(err) {
+		return err
+	}
+	up, err := b.store.GetUpload(ctx, id)
+	if err != nil {
+		return err
+	}
+	return up.FinishUpload(ctx)
+}
+
 // localFile downloads the data into Dir: tesseract reads files, not
 // streams. The copy is removed when the caller is done.
 func (b *s3Backing) localFile(ctx context.Context, id string) (string, func(), error) {

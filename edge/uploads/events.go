@@ -238,10 +238,21 @@ func (s *Service) handle(ctx context.Context, t task, seen map[string]*progress)
 		if p.done && !t.recovered {
 			return
 		}
+		if t.recovered {
+			// preFinish did not run or did not finish: a finished upload's
+			// object may be missing (S3), and its checksum is unchecked.
+			if err := s.back.finish(ctx, id); err != nil {
+				s.log.Warn("UploadNotFinished", "upload", id, "error", err)
+				return
+			}
+		}
 		sum, err := s.sum(ctx, id, info.Size)
 		if err != nil {
 			// Removed since (a DELETE right after the last PATCH).
 			s.log.Warn("UploadNotHashed", "upload", id, "error", err)
+			return
+		}
+		if t.recovered && !s.verify(ctx, info, sum) {
 			return
 		}
 		if p.offset < info.Size {

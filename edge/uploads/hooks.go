@@ -24,6 +24,8 @@ var (
 		"sha256 metadata must be 64 hex digits", http.StatusBadRequest)
 	errNotHashed = handler.NewError("ERR_INTERNAL_SERVER_ERROR",
 		"the upload's SHA-256 could not be computed", http.StatusInternalServerError)
+	errUnusableID = handler.NewError("ERR_INTERNAL_SERVER_ERROR",
+		"the storage service made an upload id this server cannot serve; see the server log", http.StatusInternalServerError)
 	// 460 is the tus checksum extension's status for a checksum mismatch;
 	// tus clients know it and do not retry it.
 	errChecksumMismatch = handler.NewError("ERR_CHECKSUM_MISMATCH",
@@ -132,17 +134,32 @@ func (s *Service) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 		s.log.Error("UploadNotHashed", "upload", info.ID, "error", err)
 		return handler.HTTPResponse{}, errNotHashed
 	}
+	if !s.verify(ev.Context, info, sum) {
+		s.refused(errChecksumMismatch)
+		return handler.HTTPResponse{}, errChecksumMismatch
+	}
+	s.metrics.completed.Add(1)
+	return handler.HTTPResponse{}, nil
+}
+
+// verify checks sum against the client's sha256 metadata, if any. On a
+// mismatch it fails the upload and quarantines it; when the quarantine
+// fails (S3 copies objects of at most 5 GiB at once) it removes the upload
+// all the same: bytes that are not what the client sent must not be
+// served, processed or announced.
+func (s *Service) verify(ctx context.Context, info handler.FileInfo, sum []byte) bool {
 	want := info.MetaData["sha256"]
 	if want == "" || strings.EqualFold(want, hex.EncodeToString(sum)) {
-		s.metrics.completed.Add(1)
-		return handler.HTTPResponse{}, nil
+		return true
 	}
-	s.refused(errChecksumMismatch)
-	s.fail(ev.Context, info, "checksum mismatch")
-	if err := s.quarantine(ev.Context, info.ID); err != nil {
+	s.fail(ctx, info, "checksum mismatch")
+	if err := s.quarantine(ctx, info.ID); err != nil {
 		s.log.Error("UploadQuarantineFailed", "upload", info.ID, "error", err)
+		if err := s.remove(ctx, info.ID); err != nil {
+			s.log.Error("UploadRemoveFailed", "upload", info.ID, "error", err)
+		}
 	}
-	return handler.HTTPResponse{}, errChecksumMismatch
+	return false
 }
 
 // quarantine moves upload id's data and info aside (see backing), for

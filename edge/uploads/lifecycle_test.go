@@ -3,12 +3,15 @@ package uploads
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,6 +167,40 @@ func TestLostCompletionAnnounced(t *testing.T) {
 	h.s.sweep(t.Context(), time.Now().Add(2*announceGrace))
 	if n := h.s.Metrics().Snapshot().Recovered; n != 1 {
 		t.Errorf("recovered = %d, want 1", n)
+	}
+}
+
+// A finished upload the janitor finds unannounced is checked against its
+// sha256 metadata like any other: on a mismatch it is failed and
+// quarantined, never announced as completed.
+func TestLostCompletionChecked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.ExpireAfter = time.Hour }, nil)
+	data := randomBytes(100)
+	id := newID()
+	info := handler.FileInfo{
+		ID: id, Size: int64(len(data)), Offset: int64(len(data)),
+		MetaData: handler.MetaData{OwnerKey: "alice", "sha256": strings.Repeat("ab", 32)},
+		Storage:  map[string]string{"Type": "filestore", "Path": h.files().binPath(id)},
+	}
+	b, _ := json.Marshal(info)
+	if err := os.WriteFile(h.files().infoPath(id), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.files().binPath(id), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	h.s.sweep(t.Context(), time.Now().Add(2*announceGrace))
+	failed := h.pub.waitEvent(t, id, "upload.failed")
+	if got := eventField(failed, "reason"); got != "checksum mismatch" {
+		t.Errorf("reason %q", got)
+	}
+	if types := types(h.pub.of(id)); slices.Contains(types, "upload.completed") {
+		t.Errorf("events %v", types)
+	}
+	if _, err := os.Stat(filepath.Join(h.files().dir, quarantineDir, id)); err != nil {
+		t.Errorf("not quarantined: %v", err)
 	}
 }
 

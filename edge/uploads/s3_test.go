@@ -1,6 +1,7 @@
 package uploads
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/edge-rt/edge/edge/uploads/process"
 	"github.com/edge-rt/edge/internal/s3test"
+	"github.com/tus/tusd/v2/pkg/handler"
 )
 
 // The S3 store against a real S3 server (versitygw over a directory): what
@@ -169,10 +171,20 @@ func TestS3ConcatAndTerminate(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("final: %d %s", resp.StatusCode, readBody(resp))
 	}
-	final := filepathBase(resp.Header.Get("Location"))
+	finalLoc := resp.Header.Get("Location")
+	final := filepathBase(finalLoc)
 	done := h.pub.waitEvent(t, final, "upload.completed")
 	if want := sha256.Sum256(data); eventField(done, "sha256") != hex.EncodeToString(want[:]) {
 		t.Errorf("final sha256 %s", eventField(done, "sha256"))
+	}
+	// The final upload is an object of its own, finished by the service:
+	// tusd does not call FinishUpload after a concatenation.
+	if got, err := os.ReadFile(object(srv, baseID(final))); err != nil || string(got) != string(data) {
+		t.Errorf("the final upload's object: %v", err)
+	}
+	get := h.do("alice", http.MethodGet, finalLoc, nil)
+	if b, _ := io.ReadAll(get.Body); get.StatusCode != http.StatusOK || string(b) != string(data) {
+		t.Errorf("GET of the final upload: %d, %d bytes", get.StatusCode, len(b))
 	}
 
 	// DELETE of an unfinished upload aborts its multipart upload and
@@ -292,5 +304,44 @@ func TestS3Nodes(t *testing.T) {
 	}
 	if got := c.Metrics().Snapshot().Expired; got != 1 {
 		t.Errorf("expired = %d, want 1", got)
+	}
+}
+
+// An upload whose bytes all arrived but whose multipart upload was never
+// completed (the request failed at that moment, and tusd never tries
+// again) is completed and announced by the janitor.
+func TestS3UnfinishedCompletionRecovered(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	h := s3Harness(t, srv, nil, nil)
+	data := randomBytes(1000)
+	sum := sha256.Sum256(data)
+	ctx := WithOwner(t.Context(), "alice")
+	up, err := h.s.back.tus().NewUpload(ctx, handler.FileInfo{
+		ID: newID(), Size: int64(len(data)),
+		MetaData: handler.MetaData{OwnerKey: "alice", "sha256": hex.EncodeToString(sum[:])},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.WriteChunk(ctx, 0, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	info, err := up.GetInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := info.ID
+	if exists(object(srv, baseID(id))) {
+		t.Fatal("the object exists before completion")
+	}
+
+	h.s.sweep(t.Context(), time.Now().Add(2*announceGrace))
+	done := h.pub.waitEvent(t, id, "upload.completed")
+	if eventField(done, "sha256") != hex.EncodeToString(sum[:]) {
+		t.Errorf("sha256 %s", eventField(done, "sha256"))
+	}
+	if got, err := os.ReadFile(object(srv, baseID(id))); err != nil || string(got) != string(data) {
+		t.Errorf("the object after recovery: %v", err)
 	}
 }

@@ -56,6 +56,16 @@ func (st *store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.
 		s.quota.release(info.ID)
 		return nil, err
 	}
+	if !s.back.validID(made.ID) {
+		// An S3 service whose multipart ids have characters a URL path or
+		// this service cannot take: the upload could never be reached.
+		s.quota.release(info.ID)
+		if terr := s.back.tus().AsTerminatableUpload(inner).Terminate(ctx); terr != nil {
+			s.log.Error("UploadRemoveFailed", "upload", made.ID, "error", terr)
+		}
+		s.log.Error("UploadIDUnusable", "upload", made.ID)
+		return nil, errUnusableID
+	}
 	return &upload{s: s, id: made.ID, inner: inner}, nil
 }
 
@@ -125,8 +135,8 @@ func (u *upload) Terminate(ctx context.Context) error {
 
 // DeclareLength charges a deferred length to the quota, in place of the
 // MaxSize its upload was counted at, when it becomes known; over quota
-// (counted on another node, or by the janitor, at less), the upload is
-// removed, since it could never finish.
+// (it was counted on another node, not here), the upload is removed, since
+// it could never finish.
 func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 	info, err := u.inner.GetInfo(ctx)
 	if err != nil {
@@ -175,7 +185,10 @@ func (u *upload) ConcatUploads(ctx context.Context, partials []handler.Upload) e
 			return err
 		}
 	}
-	return nil
+	// tusd calls FinishUpload only after a PATCH, never after a
+	// concatenation, and its own stores' ConcatUploads finish themselves:
+	// on S3 this completes the multipart upload into the object.
+	return u.inner.FinishUpload(ctx)
 }
 
 // remove deletes upload id and what the service keeps beside it, and ends
