@@ -265,7 +265,11 @@ type UploadsS3Config struct {
 	// Bucket holds the uploads; it must exist. Default empty: the file
 	// store.
 	Bucket string `mapstructure:"bucket" usage:"S3 bucket for uploads (empty: file store in uploads.dir)"`
-	// Prefix is put in front of every key ("uploads/"). Default empty.
+	// Prefix is put in front of every key. Everything under it is Edge's:
+	// the janitor removes hex-named objects and multipart uploads there
+	// that belong to no upload. "/" puts uploads in the bucket root, where
+	// the janitor touches only the names Edge itself writes (empty means
+	// the default, as for every key). Default "uploads/".
 	Prefix string `mapstructure:"prefix" usage:"key prefix in the S3 bucket"`
 	// Endpoint is an S3-compatible service's URL. Default empty: AWS.
 	Endpoint string `mapstructure:"endpoint" usage:"S3-compatible endpoint URL (empty: AWS)"`
@@ -411,7 +415,7 @@ func defaults() Config {
 			ProcessorTimeout:     2 * time.Minute,
 			LockLease:            10 * time.Second,
 			QuarantineFor:        168 * time.Hour,
-			S3:                   UploadsS3Config{Region: "us-east-1", PartSize: 50 << 20},
+			S3:                   UploadsS3Config{Prefix: "uploads/", Region: "us-east-1", PartSize: 50 << 20},
 		},
 		SSE: SSEConfig{
 			Heartbeat:      15 * time.Second,

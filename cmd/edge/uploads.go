@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/edge-rt/edge/config"
 	"github.com/edge-rt/edge/edge"
@@ -54,7 +55,7 @@ func newUploads(cfg *config.Config, pub edge.Broker, rdb redis.UniversalClient, 
 		QuarantineFor:        cfg.Uploads.QuarantineFor,
 		S3: uploads.S3Config{
 			Bucket:    cfg.Uploads.S3.Bucket,
-			Prefix:    cfg.Uploads.S3.Prefix,
+			Prefix:    strings.TrimPrefix(cfg.Uploads.S3.Prefix, "/"), // "/" is the root
 			Endpoint:  cfg.Uploads.S3.Endpoint,
 			Region:    cfg.Uploads.S3.Region,
 			PathStyle: cfg.Uploads.S3.PathStyle,

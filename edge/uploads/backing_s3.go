@@ -27,7 +27,8 @@ type S3Config struct {
 	// Bucket holds the uploads; it must exist.
 	Bucket string
 	// Prefix is put in front of every key Edge writes ("uploads/"), so a
-	// bucket can hold other things too.
+	// bucket can hold other things too. Everything under a non-empty
+	// prefix is taken to be Edge's (see ownName).
 	Prefix string
 	// Endpoint is the URL of an S3-compatible service; empty means AWS.
 	Endpoint string
@@ -369,12 +370,12 @@ func (b *s3Backing) quarantine(ctx context.Context, id string) error {
 	return b.remove(ctx, id)
 }
 
-// sweepLeftovers lists every key under the prefix once: objects of a base
-// id without a .info, older than age, are leftovers of an upload removed
-// half-way (a crash); objects under quarantine/ go after keep. Multipart
+// sweepLeftovers lists every key under the prefix once: objects this
+// service writes (see ownName) of a base id without a .info, older than
+// age, are leftovers of an upload removed half-way (a crash); objects
+// under quarantine/ go after keep. Under a prefix of Edge's own, multipart
 // uploads without a .info (a crash between tusd's two creation requests)
-// are aborted after age too; a bucket lifecycle rule that aborts
-// incomplete multipart uploads does the same on AWS.
+// are aborted after age too.
 func (b *s3Backing) sweepLeftovers(ctx context.Context, now time.Time, age, keep time.Duration) ([]leftover, error) {
 	type object struct {
 		name     string
@@ -400,13 +401,9 @@ func (b *s3Backing) sweepLeftovers(ctx context.Context, now time.Time, age, keep
 	var removed []leftover
 	var doomed []string
 	for _, o := range objects {
-		rest, quarantined := strings.CutPrefix(o.name, quarantineDir+"/")
-		if !quarantined {
-			rest = strings.TrimPrefix(o.name, textDir+"/")
-		}
-		oid, _, _ := strings.Cut(rest, ".")
+		oid, quarantined, ok := b.ownName(o.name)
 		switch {
-		case !hexID(oid) || strings.Contains(rest, "/"):
+		case !ok:
 			continue
 		case quarantined && now.Sub(o.modified) < keep:
 			continue
@@ -422,7 +419,9 @@ func (b *s3Backing) sweepLeftovers(ctx context.Context, now time.Time, age, keep
 		errs = append(errs, b.deleteKeys(ctx, doomed[:n]))
 		doomed = doomed[n:]
 	}
-	errs = append(errs, b.abortStrayMultiparts(ctx, now, age, infos))
+	if b.prefix != "" {
+		errs = append(errs, b.abortStrayMultiparts(ctx, now, age, infos))
+	}
 	removed = append(removed, b.sweepTemp(now, age)...)
 	return removed, errors.Join(errs...)
 }
@@ -451,6 +450,29 @@ func (b *s3Backing) sweepTemp(now time.Time, age time.Duration) []leftover {
 	return removed
 }
 
+// ownName reports whether name (a key without the prefix) is one this
+// service writes beside an upload, and for which base id. A bare "<oid>"
+// (an upload's data) counts only under a prefix of its own: in a shared
+// bucket root, hex-named objects may well be someone else's.
+func (b *s3Backing) ownName(name string) (oid string, quarantined, ok bool) {
+	if rest, found := strings.CutPrefix(name, quarantineDir+"/"); found {
+		oid = strings.TrimSuffix(rest, ".info")
+		return oid, true, hexID(oid)
+	}
+	if rest, found := strings.CutPrefix(name, textDir+"/"); found {
+		oid, found = strings.CutSuffix(rest, ".txt")
+		return oid, false, found && hexID(oid)
+	}
+	for _, suffix := range []string{".sha256", ".done", ".part"} {
+		if oid, found := strings.CutSuffix(name, suffix); found {
+			return oid, false, hexID(oid)
+		}
+	}
+	return name, false, b.prefix != "" && hexID(name)
+}
+
+// abortStrayMultiparts is only called under a prefix of Edge's own, for
+// the reason ownName gives.
 func (b *s3Backing) abortStrayMultiparts(ctx context.Context, now time.Time, age time.Duration, infos map[string]bool) error {
 	pages := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: &b.bucket, Prefix: aws.String(b.prefix)})
 	var errs []error

@@ -345,3 +345,40 @@ func TestS3UnfinishedCompletionRecovered(t *testing.T) {
 		t.Errorf("the object after recovery: %v", err)
 	}
 }
+
+// The janitor removes what belongs to no upload, but in a bucket root
+// shared with others only the names Edge writes: a hex-named object of
+// someone else's stays.
+func TestS3LeftoversOwnNamesOnly(t *testing.T) {
+	t.Parallel()
+	for _, prefix := range []string{"", "up"} {
+		t.Run("prefix="+prefix, func(t *testing.T) {
+			srv := s3test.Start(t)
+			h := s3Harness(t, srv, func(c *Config) { c.S3.Prefix = prefix }, nil)
+			dir := filepath.Join(srv.Root, srv.Bucket, prefix)
+			gone, foreign := newID(), newID()
+			names := map[string]bool{ // name: removed
+				gone + ".sha256":               true,
+				gone + ".done":                 true,
+				"text/" + gone + ".txt":        true,
+				foreign:                        prefix != "",
+				foreign + ".jpg":               false,
+				"notes/" + foreign + ".sha256": false,
+			}
+			for name := range names {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.s.sweepLeftovers(t.Context(), time.Now().Add(2*DefaultExpireAfter))
+			for name, removed := range names {
+				if exists(filepath.Join(dir, name)) == removed {
+					t.Errorf("%s: removed %v, want %v", name, !removed, removed)
+				}
+			}
+		})
+	}
+}
