@@ -38,6 +38,9 @@ type backing interface {
 	// openData returns upload id's bytes from offset on. On S3 the upload
 	// must be finished.
 	openData(ctx context.Context, id string, offset int64) (io.ReadCloser, error)
+	// firstBytes returns the first n bytes of unfinished upload id, all
+	// stored already, n below sniffLen.
+	firstBytes(ctx context.Context, id string, n int64) ([]byte, error)
 	// finish makes sure the finished upload id's data is complete: on S3 a
 	// multipart upload whose completion failed looks finished to tusd
 	// (its parts add up), and tusd never tries again.

@@ -158,6 +158,19 @@ func (b *fileBacking) openData(_ context.Context, id string, offset int64) (io.R
 	return f, nil
 }
 
+func (b *fileBacking) firstBytes(ctx context.Context, id string, n int64) ([]byte, error) {
+	r, err := b.openData(ctx, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	first := make([]byte, n)
+	if _, err := io.ReadFull(r, first); err != nil {
+		return nil, err
+	}
+	return first, nil
+}
+
 // finish: a file store's upload is complete once its bytes are written.
 func (b *fileBacking) finish(context.Context, string) error { return nil }
 

@@ -281,6 +281,24 @@ func (b *s3Backing) openData(ctx context.Context, id string, offset int64) (io.R
 	return res.Body, nil
 }
 
+// firstBytes reads tusd's short last part, <oid>.part: an unfinished
+// multipart upload cannot be read back, but while fewer than S3's minimum
+// part size (5 MiB) have arrived, every byte is in that object.
+func (b *s3Backing) firstBytes(ctx context.Context, id string, n int64) ([]byte, error) {
+	res, err := b.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: &b.bucket, Key: b.key(baseID(id) + ".part"), Range: aws.String(fmt.Sprintf("bytes=0-%d", n-1)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("uploads: s3: %w", err)
+	}
+	defer res.Body.Close()
+	first := make([]byte, n)
+	if _, err := io.ReadFull(res.Body, first); err != nil {
+		return nil, fmt.Errorf("uploads: s3: %s.part: %w", baseID(id), err)
+	}
+	return first, nil
+}
+
 // finish completes the multipart upload when the object is missing.
 func (b *s3Backing) finish(ctx context.Context, id string) error {
 	_, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &b.bucket, Key: b.key(baseID(id))})

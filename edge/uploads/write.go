@@ -88,8 +88,7 @@ func (u *upload) sniff(ctx context.Context, info handler.FileInfo, offset int64,
 
 // firstBytes returns the upload's first n bytes, all already stored: from
 // the saved hash state, which keeps them (see hashState), or else read
-// back from the store. S3 cannot read back an unfinished upload, so there
-// the state is the only source.
+// back from the backing.
 func (u *upload) firstBytes(ctx context.Context, n int64) ([]byte, error) {
 	first := make([]byte, n, sniffLen)
 	if n == 0 {
@@ -98,15 +97,7 @@ func (u *upload) firstBytes(ctx context.Context, n int64) ([]byte, error) {
 	if st, ok := u.s.loadState(ctx, u.id); ok && st.covered == n && st.head != nil {
 		return append(first[:0], st.head...), nil
 	}
-	r, err := u.inner.GetReader(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	if _, err := io.ReadFull(r, first); err != nil {
-		return nil, err
-	}
-	return first, nil
+	return u.s.back.firstBytes(ctx, u.id, n)
 }
 
 // sniffType returns the media type of a file's first bytes, without
