@@ -27,9 +27,11 @@ type backing interface {
 	// load returns upload id's info with its current Offset, and its last
 	// activity (creation or the last write).
 	load(ctx context.Context, id string) (handler.FileInfo, time.Time, error)
-	// scan calls fn for every upload with what load returns; uploads that
-	// cannot be read are skipped.
-	scan(ctx context.Context, fn func(id string, info handler.FileInfo, modified time.Time)) error
+	// scan calls fn for every upload with what load returns, except
+	// finished uploads already announced (marked sideDone): nothing is left
+	// to do about those, and they pile up. An upload that cannot be read
+	// (but is there) comes with the error, and id may be its base id.
+	scan(ctx context.Context, fn scanFunc) error
 	// readSide returns upload id's side file of kind k, or ErrNotFound.
 	readSide(ctx context.Context, id string, k side) ([]byte, error)
 	// writeSide replaces upload id's side file of kind k, atomically: a
@@ -66,6 +68,10 @@ type backing interface {
 	// save there would cover bytes that may never be stored.
 	savesWithinChunk() bool
 }
+
+// scanFunc receives an upload from backing.scan: err non-nil when it is
+// there but could not be read (the other arguments are then empty).
+type scanFunc func(id string, info handler.FileInfo, modified time.Time, err error)
 
 // tusStore is what Edge uses of a tusd data store; tusd's file store and
 // s3store both are one.

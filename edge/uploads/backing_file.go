@@ -99,7 +99,7 @@ func (b *fileBacking) load(ctx context.Context, id string) (handler.FileInfo, ti
 	return info, modified, nil
 }
 
-func (b *fileBacking) scan(ctx context.Context, fn func(id string, info handler.FileInfo, modified time.Time)) error {
+func (b *fileBacking) scan(ctx context.Context, fn scanFunc) error {
 	entries, err := os.ReadDir(b.dir)
 	if err != nil {
 		return err
@@ -109,11 +109,14 @@ func (b *fileBacking) scan(ctx context.Context, fn func(id string, info handler.
 		if !ok || !b.validID(id) {
 			continue
 		}
-		info, modified, err := b.load(ctx, id)
-		if err != nil {
+		if _, err := os.Stat(b.sidePath(id, sideDone)); err == nil {
 			continue
 		}
-		fn(id, info, modified)
+		info, modified, err := b.load(ctx, id)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		fn(id, info, modified, err)
 	}
 	return nil
 }

@@ -217,7 +217,11 @@ func (b *s3Backing) load(ctx context.Context, id string) (handler.FileInfo, time
 	return info, modified, nil
 }
 
-func (b *s3Backing) scan(ctx context.Context, fn func(id string, info handler.FileInfo, modified time.Time)) error {
+// scan lists the keys at the prefix's level once, which names both the
+// .info objects and the .done markers, so announced uploads cost nothing.
+func (b *s3Backing) scan(ctx context.Context, fn scanFunc) error {
+	var oids []string
+	announced := map[string]bool{}
 	pages := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
 		Bucket: &b.bucket, Prefix: aws.String(b.prefix), Delimiter: aws.String("/"),
 	})
@@ -227,20 +231,33 @@ func (b *s3Backing) scan(ctx context.Context, fn func(id string, info handler.Fi
 			return fmt.Errorf("uploads: s3: %w", err)
 		}
 		for _, o := range page.Contents {
-			oid, ok := strings.CutSuffix(strings.TrimPrefix(aws.ToString(o.Key), b.prefix), ".info")
-			if !ok || !hexID(oid) {
-				continue
+			name := strings.TrimPrefix(aws.ToString(o.Key), b.prefix)
+			if oid, ok := strings.CutSuffix(name, ".info"); ok && hexID(oid) {
+				oids = append(oids, oid)
+			} else if oid, ok := strings.CutSuffix(name, ".done"); ok {
+				announced[oid] = true
 			}
-			stored, _, err := b.getInfo(ctx, oid)
-			if err != nil || !b.validID(stored.ID) || baseID(stored.ID) != oid {
-				continue
-			}
-			info, modified, err := b.load(ctx, stored.ID)
-			if err != nil {
-				continue
-			}
-			fn(stored.ID, info, modified)
 		}
+	}
+	for _, oid := range oids {
+		if announced[oid] {
+			continue
+		}
+		stored, _, err := b.getInfo(ctx, oid)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue // removed meanwhile
+		case err != nil:
+			fn(oid, handler.FileInfo{}, time.Time{}, err)
+			continue
+		case !b.validID(stored.ID) || baseID(stored.ID) != oid:
+			continue // not made through this service
+		}
+		info, modified, err := b.load(ctx, stored.ID)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, handler.ErrNotFound) {
+			continue
+		}
+		fn(stored.ID, info, modified, err)
 	}
 	return nil
 }

@@ -50,10 +50,16 @@ func (s *Service) janitor(ctx context.Context) {
 func (s *Service) sweep(ctx context.Context, now time.Time) {
 	// An upload is counted in the creation hook and written to disk a
 	// moment later: only claims older than claimGrace can be told missing.
-	claimed := s.quota.idsBefore(time.Now().Add(-claimGrace))
+	claimed := s.quota.idsBefore(now.Add(-claimGrace))
 	onDisk := make(map[string]bool)
-	err := s.back.scan(ctx, func(id string, info handler.FileInfo, modified time.Time) {
+	err := s.back.scan(ctx, func(id string, info handler.FileInfo, modified time.Time, err error) {
+		// There, even if unreadable now (S3 throttling, say): its claim
+		// stays.
 		onDisk[baseID(id)] = true
+		if err != nil {
+			s.log.Debug("UploadUnreadable", "upload", id, "error", err)
+			return
+		}
 		done := finished(info)
 		if done {
 			// Finished on another node, or this node missed it.

@@ -204,6 +204,29 @@ func TestLostCompletionChecked(t *testing.T) {
 	}
 }
 
+// The janitor releases the quota claim of an upload that is gone, not of
+// one it could not read this time.
+func TestJanitorKeepsClaimsOfUnreadable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, nil)
+	_, id := h.mustCreate("alice", 100, nil)
+	if err := os.WriteFile(h.files().infoPath(id), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(2 * claimGrace)
+	h.s.sweep(t.Context(), later)
+	if n, _ := h.s.quota.usageOf("alice"); n != 1 {
+		t.Fatalf("claim of an unreadable upload dropped (%d counted)", n)
+	}
+	if err := os.Remove(h.files().infoPath(id)); err != nil {
+		t.Fatal(err)
+	}
+	h.s.sweep(t.Context(), later)
+	if n, _ := h.s.quota.usageOf("alice"); n != 0 {
+		t.Errorf("claim of a removed upload kept (%d counted)", n)
+	}
+}
+
 func TestProcessing(t *testing.T) {
 	t.Parallel()
 	meta := map[string]string{"filename": "scan.png", "filetype": "image/png"}

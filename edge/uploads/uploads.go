@@ -249,8 +249,8 @@ func New(cfg Config, pub Publisher, locker handler.Locker, procs Processors, log
 		s.shards[i] = make(chan task, shardQueue)
 	}
 	// A restart must not reset quotas: count what is stored.
-	if err := back.scan(context.Background(), func(id string, info handler.FileInfo, _ time.Time) {
-		if !info.IsFinal && !finished(info) {
+	if err := back.scan(context.Background(), func(id string, info handler.FileInfo, _ time.Time, err error) {
+		if err == nil && !info.IsFinal && !finished(info) {
 			s.quota.add(info.MetaData[OwnerKey], id, s.claimSize(info))
 		}
 	}); err != nil {
