@@ -37,9 +37,10 @@ type backing interface {
 	// writeSide replaces upload id's side file of kind k, atomically: a
 	// reader sees the old content or the new, never a part.
 	writeSide(ctx context.Context, id string, k side, b []byte) error
-	// openData returns upload id's bytes from offset on. On S3 the upload
+	// openData returns upload id's bytes from offset on, at most n of them
+	// (n < 0: all). On S3 the upload
 	// must be finished.
-	openData(ctx context.Context, id string, offset int64) (io.ReadCloser, error)
+	openData(ctx context.Context, id string, offset, n int64) (io.ReadCloser, error)
 	// firstBytes returns the first n bytes of unfinished upload id, all
 	// stored already, n below sniffLen.
 	firstBytes(ctx context.Context, id string, n int64) ([]byte, error)

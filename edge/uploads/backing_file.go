@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,20 +150,22 @@ func (b *fileBacking) writeSide(_ context.Context, id string, k side, data []byt
 	return err
 }
 
-func (b *fileBacking) openData(_ context.Context, id string, offset int64) (io.ReadCloser, error) {
+func (b *fileBacking) openData(_ context.Context, id string, offset, n int64) (io.ReadCloser, error) {
 	f, err := os.Open(b.binPath(id))
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
+	if n < 0 {
+		n = math.MaxInt64 - offset
 	}
-	return f, nil
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, offset, n), f}, nil
 }
 
 func (b *fileBacking) firstBytes(ctx context.Context, id string, n int64) ([]byte, error) {
-	r, err := b.openData(ctx, id, 0)
+	r, err := b.openData(ctx, id, 0, n)
 	if err != nil {
 		return nil, err
 	}

@@ -286,9 +286,12 @@ func (b *s3Backing) writeSide(ctx context.Context, id string, k side, data []byt
 	return nil
 }
 
-func (b *s3Backing) openData(ctx context.Context, id string, offset int64) (io.ReadCloser, error) {
+func (b *s3Backing) openData(ctx context.Context, id string, offset, n int64) (io.ReadCloser, error) {
 	in := &s3.GetObjectInput{Bucket: &b.bucket, Key: b.key(baseID(id))}
-	if offset > 0 {
+	switch {
+	case n >= 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+n-1))
+	case offset > 0:
 		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
 	}
 	res, err := b.client.GetObject(ctx, in)
@@ -332,7 +335,7 @@ func (b *s3Backing) finish(ctx context.Context, id string) error {
 // localFile downloads the data into Dir: tesseract reads files, not
 // streams. The copy is removed when the caller is done.
 func (b *s3Backing) localFile(ctx context.Context, id string) (string, func(), error) {
-	r, err := b.openData(ctx, id, 0)
+	r, err := b.openData(ctx, id, 0, -1)
 	if err != nil {
 		return "", nil, err
 	}

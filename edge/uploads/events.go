@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
+	"io"
 	"time"
 
 	"github.com/edge-rt/edge/edge"
@@ -330,13 +331,35 @@ func (s *Service) process(ctx context.Context, owner string, info handler.FileIn
 	if fb, ok := s.back.(*fileBacking); ok {
 		job.Path = fb.binPath(info.ID)
 	} else {
-		// Fetched by the processors' worker, off the request path.
+		// Fetched by the processors' worker, off the request path, and
+		// only when a processor takes it by its first bytes.
 		job.Fetch = func(ctx context.Context) (string, func(), error) { return s.back.localFile(ctx, info.ID) }
+		job.Head = s.head(ctx, info)
 	}
 	if !s.procs.Submit(job, func(_ process.Job, res process.Result, err error) { s.processed(info, res, err) }) {
 		s.metrics.failed.Add(1)
 		s.publish(ctx, owner, "upload.failed", info.ID, "", failedEvent{ID: info.ID, Reason: "busy"})
 	}
+}
+
+// head returns the first bytes of finished upload info for processors to
+// judge it by, nil when they cannot be read (no processor takes it then).
+func (s *Service) head(ctx context.Context, info handler.FileInfo) []byte {
+	if info.Size == 0 {
+		return nil
+	}
+	r, err := s.back.openData(ctx, info.ID, 0, min(info.Size, sniffLen))
+	if err != nil {
+		s.log.Warn("UploadHeadUnread", "upload", info.ID, "error", err)
+		return nil
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		s.log.Warn("UploadHeadUnread", "upload", info.ID, "error", err)
+		return nil
+	}
+	return b
 }
 
 // processed is the processors' done callback, on one of their goroutines:

@@ -110,7 +110,7 @@ func (s *Service) sum(ctx context.Context, id string, size int64) ([]byte, error
 		st = hashState{h: sha256.New()}
 	}
 	if st.covered < size {
-		r, err := s.back.openData(ctx, id, st.covered)
+		r, err := s.back.openData(ctx, id, st.covered, size-st.covered)
 		if err != nil {
 			return nil, fmt.Errorf("uploads: hashing %s: %w", id, err)
 		}

@@ -266,8 +266,10 @@ func TestS3Processing(t *testing.T) {
 // echoProcessor makes the file's content its text.
 type echoProcessor struct{}
 
-func (echoProcessor) Name() string               { return "echo" }
-func (echoProcessor) Accepts(j process.Job) bool { return j.Path != "" }
+func (echoProcessor) Name() string { return "echo" }
+func (echoProcessor) Accepts(j process.Job) bool {
+	return j.Path != "" || strings.HasPrefix(string(j.Head), "some")
+}
 func (echoProcessor) Process(_ context.Context, j process.Job) (process.Result, error) {
 	b, err := os.ReadFile(j.Path)
 	return process.Result{Text: string(b)}, err

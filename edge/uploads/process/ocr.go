@@ -136,8 +136,12 @@ func (o *OCR) checkLanguages() error {
 func (o *OCR) Name() string { return "ocr" }
 
 // Accepts reports whether j's file is an image tesseract reads or a PDF,
-// by its first bytes: the client's Filetype is only a claim.
+// by its first bytes (Head when there is no Path yet): the client's
+// Filetype is only a claim.
 func (o *OCR) Accepts(j Job) bool {
+	if j.Path == "" {
+		return ocrTypes[sniff(j.Head)]
+	}
 	mt, err := sniffFile(j.Path)
 	return err == nil && ocrTypes[mt]
 }

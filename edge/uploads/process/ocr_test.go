@@ -203,6 +203,13 @@ func TestOCRAccepts(t *testing.T) {
 			if got := (&OCR{}).Accepts(Job{Path: path, Filetype: tc.filetype}); got != tc.want {
 				t.Errorf("Accepts = %v, want %v", got, tc.want)
 			}
+			// The same judgement from the first bytes alone, before a
+			// remote upload is fetched.
+			if tc.data != nil {
+				if got := (&OCR{}).Accepts(Job{Head: tc.data, Filetype: tc.filetype}); got != tc.want {
+					t.Errorf("Accepts by Head = %v, want %v", got, tc.want)
+				}
+			}
 		})
 	}
 }

@@ -25,9 +25,12 @@ type Job struct {
 	Size                                int64
 	// Fetch, when Path is empty, makes a local copy of the upload (one in
 	// S3, say) and returns its path and a function that removes it. The
-	// Runner calls it on its worker, under the job's timeout, before any
-	// processor sees the job.
+	// Runner calls it on its worker, under the job's timeout, once a
+	// processor accepts the job.
 	Fetch func(ctx context.Context) (path string, release func(), err error)
+	// Head is the upload's first bytes (up to 512), for Accepts to judge a
+	// job whose Path is empty before anything is fetched.
+	Head []byte
 }
 
 // Result is what a processor made of a job.

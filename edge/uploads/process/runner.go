@@ -155,7 +155,20 @@ func (r *Runner) stop(ctx context.Context, t task) {
 
 // process gives the job to each processor that accepts it, one after the
 // other, so a job never takes more than one worker's share of the CPU.
+//
+// Which processors accept the job is decided first, so that a job with no
+// local file yet is fetched only when one does.
 func (r *Runner) process(ctx context.Context, t task) {
+	var accepting []Processor
+	for _, p := range r.ps {
+		if p.Accepts(t.job) {
+			accepting = append(accepting, p)
+		}
+	}
+	if len(accepting) == 0 {
+		t.done(t.job, Result{}, ErrNotAccepted)
+		return
+	}
 	if t.job.Path == "" && t.job.Fetch != nil {
 		release, err := r.fetch(ctx, &t.job)
 		if err != nil {
@@ -164,18 +177,10 @@ func (r *Runner) process(ctx context.Context, t task) {
 		}
 		defer release()
 	}
-	accepted := false
-	for _, p := range r.ps {
-		if !p.Accepts(t.job) {
-			continue
-		}
-		accepted = true
+	for _, p := range accepting {
 		res, err := r.call(ctx, p, t.job)
 		res.Processor = p.Name()
 		t.done(t.job, res, err)
-	}
-	if !accepted {
-		t.done(t.job, Result{}, ErrNotAccepted)
 	}
 }
 

@@ -275,6 +275,47 @@ func TestRunnerDispatch(t *testing.T) {
 	}
 }
 
+// TestRunnerFetch: a job without a Path is judged by its Head, fetched
+// only when a processor takes it, processed from the fetched copy, which is
+// released afterwards; a failed fetch is the job's one outcome.
+func TestRunnerFetch(t *testing.T) {
+	t.Parallel()
+	var fetched, released atomic.Int32
+	fetch := func(fail bool) func(context.Context) (string, func(), error) {
+		return func(context.Context) (string, func(), error) {
+			fetched.Add(1)
+			if fail {
+				return "", nil, errors.New("no such object")
+			}
+			return "/local/copy", func() { released.Add(1) }, nil
+		}
+	}
+	proc := &testProc{name: "png",
+		accepts: func(j Job) bool { return string(j.Head) == "PNG" || j.Path != "" },
+		process: func(_ context.Context, j Job) (Result, error) { return Result{Text: j.Path}, nil }}
+	r := NewRunner([]Processor{proc}, RunnerOptions{Logger: quiet})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	startRunner(t, ctx, r)
+
+	var c collector
+	r.Submit(Job{ID: "zip", Head: []byte("PK"), Fetch: fetch(false)}, c.done)
+	waitFor(t, "zip", func() bool { return c.count() == 1 })
+	if o := c.outcomes()[0]; !errors.Is(o.err, ErrNotAccepted) || fetched.Load() != 0 {
+		t.Fatalf("a job no processor takes: err %v, fetched %d times", o.err, fetched.Load())
+	}
+	r.Submit(Job{ID: "png", Head: []byte("PNG"), Fetch: fetch(false)}, c.done)
+	waitFor(t, "png", func() bool { return c.count() == 2 })
+	if o := c.outcomes()[1]; o.err != nil || o.res.Text != "/local/copy" || released.Load() != 1 {
+		t.Fatalf("processed %q, %v; released %d times", o.res.Text, o.err, released.Load())
+	}
+	r.Submit(Job{ID: "gone", Head: []byte("PNG"), Fetch: fetch(true)}, c.done)
+	waitFor(t, "gone", func() bool { return c.count() == 3 })
+	if o := c.outcomes()[2]; o.err == nil || errors.Is(o.err, ErrNotAccepted) {
+		t.Errorf("a failed fetch: err %v", o.err)
+	}
+}
+
 // TestRunnerOCR runs the real OCR processor through a Runner, as the
 // upload handler does.
 func TestRunnerOCR(t *testing.T) {
