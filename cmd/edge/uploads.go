@@ -53,6 +53,9 @@ func newUploads(cfg *config.Config, pub edge.Broker, rdb redis.UniversalClient, 
 		ProgressInterval:     cfg.Uploads.ProgressInterval,
 		ExpireAfter:          cfg.Uploads.ExpireAfter,
 		QuarantineFor:        cfg.Uploads.QuarantineFor,
+		// A lost completion is announced again only while the broker
+		// still knows its idempotency key.
+		RecoverWithin: min(cfg.Uploads.ExpireAfter, cfg.Retention.IdempotencyTTL),
 		S3: uploads.S3Config{
 			Bucket:    cfg.Uploads.S3.Bucket,
 			Prefix:    strings.TrimPrefix(cfg.Uploads.S3.Prefix, "/"), // "/" is the root

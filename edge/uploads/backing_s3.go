@@ -48,7 +48,7 @@ type S3Config struct {
 // s3Backing keeps uploads in a bucket with tusd's s3store. Keys, under
 // Prefix, with <oid> the hook's id (baseID):
 //
-//	<oid>                  data, once the upload is finished (multipart upload before)
+//	<oid>                  data, once finished (tusd's FinishUpload; ConcatUploads calls it)
 //	<oid>.info, <oid>.part info and the last part while shorter than S3's minimum (tusd)
 //	<oid>.sha256           saved SHA-256 state and the offset it covers
 //	<oid>.done             the completion was announced (events.go)

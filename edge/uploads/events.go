@@ -17,7 +17,7 @@ package uploads
 // marker (<id>.done, see backing) is written beside the upload. The janitor
 // announces finished uploads without one (the node died between the last
 // byte and the event, or the broker was down throughout the retries) once
-// they are announceGrace old, and at most ExpireAfter old: later than the
+// they are announceGrace old, and at most RecoverWithin old: later than the
 // broker's idempotency window a repeat would reach clients twice. Other
 // events are at most once across a crash.
 

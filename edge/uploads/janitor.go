@@ -92,10 +92,10 @@ func (s *Service) sweep(ctx context.Context, now time.Time) {
 const announceGrace = time.Minute
 
 // announceIfLost queues the completion of finished upload id again when it
-// has no marker and is between announceGrace and ExpireAfter old (see the
-// top of events.go).
+// has no marker and is between announceGrace and RecoverWithin old (see
+// the top of events.go).
 func (s *Service) announceIfLost(ctx context.Context, id string, info handler.FileInfo, age time.Duration) {
-	if age < announceGrace || age > s.cfg.ExpireAfter {
+	if age < announceGrace || age > s.cfg.RecoverWithin {
 		return
 	}
 	if _, err := s.back.readSide(ctx, id, sideDone); !errors.Is(err, ErrNotFound) {

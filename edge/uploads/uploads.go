@@ -33,7 +33,8 @@
 //   - Checksum. A client may send the SHA-256 it expects as hex in the
 //     "sha256" metadata. On a mismatch the request that completes the
 //     upload is answered 460 (the tus checksum extension's status), the
-//     data and .info move to Dir/quarantine, and the upload is gone.
+//     data and info go to quarantine (see backing), and the upload is
+//     gone.
 //   - SHA-256 without a second read: see hash.go.
 //   - Expiry: a janitor removes unfinished uploads, because tus has no
 //     expiration in tusd. See janitor.go.
@@ -111,6 +112,11 @@ type Config struct {
 	// ExpireAfter is the age (since creation or the last write) at which the
 	// janitor removes an unfinished upload. Default 24h.
 	ExpireAfter time.Duration
+	// RecoverWithin is the age up to which the janitor announces a
+	// finished upload whose completion was never announced (see
+	// events.go). Keep it within the broker's idempotency window, so that
+	// a repeat is recognised. Default ExpireAfter.
+	RecoverWithin time.Duration
 	// QuarantineFor is how long the data and info of an upload that failed
 	// its checksum are kept for inspection before the janitor removes
 	// them. Default 7 days.
@@ -147,6 +153,9 @@ func (c *Config) validate() error {
 	}
 	if c.ExpireAfter <= 0 {
 		c.ExpireAfter = DefaultExpireAfter
+	}
+	if c.RecoverWithin <= 0 {
+		c.RecoverWithin = c.ExpireAfter
 	}
 	if c.QuarantineFor <= 0 {
 		c.QuarantineFor = DefaultQuarantineFor
