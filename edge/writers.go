@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,6 +15,14 @@ import (
 // puts it back only if more came meanwhile. A scanner goroutine sends
 // heartbeats and ends streams whose lifetime is over or whose turn to
 // leave a draining node has come.
+//
+// Batching delays a stream's turn by the batch window. Every delay is that
+// one window, so a delayed stream joins the end of one list that stays in
+// order of due time, and one goroutine (wait) sleeps until the head is due
+// and moves every due stream to the ready list at once. One timer for the
+// pool, not one per stream per batch: with thousands of streams, a
+// time.AfterFunc each is thousands of timers, allocations and goroutines
+// (one per firing) per window.
 type writers struct {
 	hub  *Hub
 	n    int
@@ -24,10 +33,23 @@ type writers struct {
 	head    int // ready[head:] waits
 	streams map[*Stream]struct{}
 	wake    chan struct{}
+
+	delayed  []delayed     // due times non-decreasing
+	dhead    int           // delayed[dhead:] waits
+	newFirst chan struct{} // a stream became the head of delayed: wait resets its timer
+}
+
+// delayed is a stream waiting for its batch window to end.
+type delayed struct {
+	s   *Stream
+	due time.Time
 }
 
 func newWriters(h *Hub, n int, tick time.Duration) *writers {
-	return &writers{hub: h, n: n, tick: tick, streams: make(map[*Stream]struct{}), wake: make(chan struct{}, n)}
+	return &writers{
+		hub: h, n: n, tick: tick, streams: make(map[*Stream]struct{}),
+		wake: make(chan struct{}, n), newFirst: make(chan struct{}, 1),
+	}
 }
 
 // defaultWriters is the pool size: more than the cores, so that writes
@@ -50,11 +72,30 @@ func (p *writers) remove(s *Stream) {
 // schedule puts s on the ready list, after delay when positive (batching).
 // The caller has set s.scheduled.
 func (p *writers) schedule(s *Stream, delay time.Duration) {
-	if delay > 0 {
-		time.AfterFunc(delay, func() { p.push(s) })
+	if delay <= 0 {
+		p.push(s)
 		return
 	}
-	p.push(s)
+	d := delayed{s, time.Now().Add(delay)}
+	p.mu.Lock()
+	// Keep the list in order of due time: walk back past later ones. With
+	// one window for all streams the loop runs only for a schedule that
+	// read the clock just before another took the lock; streams opened
+	// with another window (StreamConfig is per stream) need it too.
+	i := len(p.delayed)
+	for i > p.dhead && p.delayed[i-1].due.After(d.due) {
+		i--
+	}
+	p.delayed = slices.Insert(p.delayed, i, d)
+	first := i == p.dhead
+	p.mu.Unlock()
+	if first {
+		// Otherwise wait sleeps until an earlier head, and finds s then.
+		select {
+		case p.newFirst <- struct{}{}:
+		default: // a reset is pending already
+		}
+	}
 }
 
 func (p *writers) push(s *Stream) {
@@ -80,12 +121,69 @@ func (p *writers) pop() *Stream {
 	return s
 }
 
-// run starts the writers and the scanner; they stop when ctx ends.
+// run starts the writers, the scanner and the batch timer; they stop when
+// ctx ends.
 func (p *writers) run(ctx context.Context) {
 	for range p.n {
 		go p.work(ctx)
 	}
 	go p.scan(ctx)
+	go p.wait(ctx)
+}
+
+// wait moves delayed streams to the ready list when they are due. It sleeps
+// on one timer set to the head's due time, and only while something waits.
+// When ctx ends it leaves what waits to stopAll, which releases it.
+func (p *writers) wait(ctx context.Context) {
+	t := time.NewTimer(0)
+	t.Stop()
+	for {
+		next, moved := p.takeDue(time.Now())
+		for range min(moved, p.n) {
+			select {
+			case p.wake <- struct{}{}:
+			default: // every writer is awake already
+			}
+		}
+		if !next.IsZero() {
+			t.Reset(time.Until(next))
+		}
+		select {
+		case <-t.C:
+		case <-p.newFirst:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// takeDue moves the delayed streams due at now (all of them when now is
+// zero) to the ready list. It returns how many it moved and when the next
+// one is due (zero: none waits).
+func (p *writers) takeDue(now time.Time) (next time.Time, moved int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ; p.dhead < len(p.delayed); p.dhead++ {
+		d := &p.delayed[p.dhead]
+		if !now.IsZero() && d.due.After(now) {
+			next = d.due
+			break
+		}
+		p.ready = append(p.ready, d.s)
+		*d = delayed{}
+		moved++
+	}
+	// Under steady traffic the list may never empty: move the waiting
+	// tail down once it is no longer than the spent head, or the slice
+	// would grow for as long as the traffic lasts.
+	if p.dhead >= len(p.delayed)-p.dhead {
+		n := copy(p.delayed, p.delayed[p.dhead:])
+		clear(p.delayed[n:])
+		p.delayed, p.dhead = p.delayed[:n], 0
+	}
+	return next, moved
 }
 
 // yieldEvery is how many streams a writer serves between yields.
@@ -185,7 +283,11 @@ func (p *writers) stopAll() {
 	for _, s := range all {
 		s.stop(ErrDraining)
 	}
-	// Writers have stopped: release what is still waiting for one.
+	// Writers have stopped: release what is still waiting for one, batch
+	// window or not (a stopped stream writes nothing more, so its window
+	// has no reason to run out first, and the timer may be gone already).
+	// Nothing is delayed after this: enqueue ignores a stopped stream.
+	p.takeDue(time.Time{})
 	for s := p.pop(); s != nil; s = p.pop() {
 		s.flush()
 	}
