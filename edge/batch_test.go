@@ -288,3 +288,35 @@ func BenchmarkBatchSchedule(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*burst), "ns/stream")
 }
+
+// TestOpenAfterStop: a stream opened once the hub has stopped (its context
+// ended, no drain) is refused, not left with no writer to serve or stop it.
+func TestOpenAfterStop(t *testing.T) {
+	t.Parallel()
+	b := NewMemoryBroker(conformanceRetention)
+	t.Cleanup(func() { b.Close() })
+	h := NewHub(b, HubOptions{Linger: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	go h.Run(ctx)
+	cancel()
+	eventually(t, "writers stopped", func() bool {
+		h.writers.mu.Lock()
+		defer h.writers.mu.Unlock()
+		return h.writers.stopped
+	})
+	done := make(chan error, 1)
+	go func() {
+		done <- h.Serve(t.Context(), newSSEClient(), testStreamConfig, StreamRequest{Topics: []string{"late"}})
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Serve on a stopped hub returned no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stream opened on a stopped hub hangs")
+	}
+	if n := h.metrics.OpenStreams(); n != 0 {
+		t.Fatalf("%d streams still open", n)
+	}
+}

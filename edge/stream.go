@@ -229,7 +229,14 @@ func (h *Hub) Open(ctx context.Context, w StreamWriter, cfg StreamConfig, req St
 		}
 	}
 	s.gauge.Add(1)
-	h.writers.add(s)
+	if !h.writers.add(s) {
+		// The hub stopped between the drain check and here.
+		s.mu.Lock()
+		s.closing, s.err = true, ErrDraining
+		s.mu.Unlock()
+		s.release()
+		return nil, ErrDraining
+	}
 	err := s.start(ctx, req.LastEventID)
 	s.mu.Lock()
 	if err == nil && s.closing {

@@ -33,6 +33,7 @@ type writers struct {
 	head    int // ready[head:] waits
 	streams map[*Stream]struct{}
 	wake    chan struct{}
+	stopped bool // stopAll has run
 
 	delayed  []delayed     // due times non-decreasing
 	dhead    int           // delayed[dhead:] waits
@@ -57,10 +58,16 @@ func newWriters(h *Hub, n int, tick time.Duration) *writers {
 // and few enough that the run queue stays short for publishers.
 func defaultWriters() int { return 16 + 4*runtime.GOMAXPROCS(0) }
 
-func (p *writers) add(s *Stream) {
+// add registers s, or reports false once stopAll has run: no writer would
+// ever serve it and nothing would stop it.
+func (p *writers) add(s *Stream) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return false
+	}
 	p.streams[s] = struct{}{}
-	p.mu.Unlock()
+	return true
 }
 
 func (p *writers) remove(s *Stream) {
@@ -275,6 +282,7 @@ func (p *writers) scanOnce(now time.Time) {
 // stopAll ends every stream when the hub stops.
 func (p *writers) stopAll() {
 	p.mu.Lock()
+	p.stopped = true
 	all := make([]*Stream, 0, len(p.streams))
 	for s := range p.streams {
 		all = append(all, s)
