@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/edge-rt/edge/internal/testproc"
 )
 
 // wantRefused checks a tus error response.
@@ -187,7 +189,7 @@ func TestSniffedType(t *testing.T) {
 // request chatter at debug level.
 func TestTusdLogs(t *testing.T) {
 	t.Parallel()
-	var mu syncBuffer
+	var mu testproc.Output
 	log := slog.New(slog.NewTextHandler(&mu, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(Config{Dir: t.TempDir()}, newFakePub(), nil, nil, log)
 	if err != nil {

@@ -3,16 +3,15 @@
 package redistest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/edge-rt/edge/internal/testproc"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -30,7 +29,7 @@ type Server struct {
 	port   int
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has exited
-	out    *lockedBuffer
+	out    *testproc.Output
 }
 
 // Start runs redis-server on a free 127.0.0.1 port, without persistence,
@@ -47,7 +46,7 @@ func Start(tb testing.TB, args ...string) *Server {
 	tb.Cleanup(s.Stop)
 	// A free port can be taken between choosing and binding it: try again.
 	for attempt := 1; ; attempt++ {
-		s.port = freePort(tb)
+		s.port = testproc.FreePort(tb)
 		err := s.start()
 		if err == nil {
 			return s
@@ -56,15 +55,6 @@ func Start(tb testing.TB, args ...string) *Server {
 			tb.Fatalf("redistest: %v", err)
 		}
 	}
-}
-
-func freePort(tb testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("redistest: finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // start runs the server on s.port and waits until it is ready.
@@ -76,7 +66,7 @@ func (s *Server) start() error {
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 	}, s.args...)
 	cmd := exec.Command(s.bin, args...)
-	out := &lockedBuffer{}
+	out := &testproc.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting redis-server: %v", err)
@@ -171,23 +161,4 @@ func (s *Server) FastClient(tb testing.TB) *redis.Client {
 	})
 	tb.Cleanup(func() { c.Close() })
 	return c
-}
-
-// lockedBuffer collects the server's output; exec writes it from its own
-// goroutine while a failing start reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -6,18 +6,17 @@
 package s3test
 
 import (
-	"bytes"
 	"fmt"
 	"go/build"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/edge-rt/edge/internal/testproc"
 )
 
 // Version is the versitygw release scripts/test-deps.sh installs.
@@ -39,7 +38,7 @@ type Server struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{}
-	out    *lockedBuffer
+	out    *testproc.Output
 }
 
 // Start runs versitygw on a free 127.0.0.1 port over a temporary directory
@@ -60,7 +59,7 @@ func Start(tb testing.TB) *Server {
 	tb.Cleanup(s.stop)
 	// A free port can be taken between choosing and binding it: try again.
 	for attempt := 1; ; attempt++ {
-		err := s.start(bin, freePort(tb))
+		err := s.start(bin, testproc.FreePort(tb))
 		if err == nil {
 			return s
 		}
@@ -86,19 +85,10 @@ func binary() (string, error) {
 	return p, nil
 }
 
-func freePort(tb testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("s3test: finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func (s *Server) start(bin string, port int) error {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(bin, "--port", addr, "--access", s.AccessKey, "--secret", s.SecretKey, "posix", s.Root)
-	out := &lockedBuffer{}
+	out := &testproc.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return err
@@ -133,22 +123,4 @@ func (s *Server) stop() {
 	}
 	s.cmd.Process.Kill()
 	<-s.exited
-}
-
-// lockedBuffer collects the server's output from its pipe goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
