@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -393,5 +394,41 @@ func TestS3LeftoversOwnNamesOnly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// S3 vanishing in the middle of an upload fails the request, and loses
+// nothing: once S3 is back, the upload resumes at the offset stored and
+// completes with the SHA-256 of every byte.
+func TestS3Outage(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	h := s3Harness(t, srv, nil, nil)
+	data := randomBytes(12 << 20)
+	sum := sha256.Sum256(data)
+	loc, id := h.mustCreate("alice", len(data), map[string]string{"sha256": hex.EncodeToString(sum[:])})
+	h.mustPatch("alice", loc, 0, data[:6<<20])
+
+	srv.Stop()
+	if resp := h.patch("alice", loc, 6<<20, data[6<<20:]); resp.StatusCode < 500 {
+		t.Fatalf("PATCH with S3 down: %d %s", resp.StatusCode, readBody(resp))
+	}
+	srv.Restart(t)
+
+	head := h.do("alice", http.MethodHead, loc, nil)
+	offset, err := strconv.Atoi(head.Header.Get("Upload-Offset"))
+	if head.StatusCode != http.StatusOK || err != nil || offset < 6<<20 || offset > len(data) {
+		t.Fatalf("HEAD after the outage: %d, offset %q", head.StatusCode, head.Header.Get("Upload-Offset"))
+	}
+	t.Logf("after the outage the upload resumes at %d of %d", offset, len(data))
+	if offset < len(data) {
+		h.mustPatch("alice", loc, offset, data[offset:])
+	}
+	done := h.pub.waitEvent(t, id, "upload.completed")
+	if eventField(done, "sha256") != hex.EncodeToString(sum[:]) {
+		t.Errorf("sha256 %s", eventField(done, "sha256"))
+	}
+	if got, err := os.ReadFile(object(srv, baseID(id))); err != nil || string(got) != string(data) {
+		t.Errorf("the object after the outage: %v", err)
 	}
 }

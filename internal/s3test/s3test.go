@@ -36,6 +36,8 @@ type Server struct {
 	// Root is the directory the gateway serves: Root/<bucket>/<key>.
 	Root string
 
+	bin    string
+	port   int
 	cmd    *exec.Cmd
 	exited chan struct{}
 	out    *testproc.Output
@@ -59,7 +61,8 @@ func Start(tb testing.TB) *Server {
 	tb.Cleanup(s.stop)
 	// A free port can be taken between choosing and binding it: try again.
 	for attempt := 1; ; attempt++ {
-		err := s.start(bin, testproc.FreePort(tb))
+		s.bin, s.port = bin, testproc.FreePort(tb)
+		err := s.start()
 		if err == nil {
 			return s
 		}
@@ -85,9 +88,9 @@ func binary() (string, error) {
 	return p, nil
 }
 
-func (s *Server) start(bin string, port int) error {
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "--port", addr, "--access", s.AccessKey, "--secret", s.SecretKey, "posix", s.Root)
+func (s *Server) start() error {
+	addr := "127.0.0.1:" + strconv.Itoa(s.port)
+	cmd := exec.Command(s.bin, "--port", addr, "--access", s.AccessKey, "--secret", s.SecretKey, "posix", s.Root)
 	out := &testproc.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -117,10 +120,25 @@ func (s *Server) start(bin string, port int) error {
 	}
 }
 
+// Stop kills the server (SIGKILL: an S3 service that vanishes); what it
+// stored stays in Root.
+func (s *Server) Stop() { s.stop() }
+
+// Restart starts the server again on the same port and Root, and returns
+// once it answers.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.stop()
+	if err := s.start(); err != nil {
+		tb.Fatalf("s3test: restart: %v", err)
+	}
+}
+
 func (s *Server) stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
 	s.cmd.Process.Kill()
 	<-s.exited
+	s.cmd = nil
 }
