@@ -53,6 +53,8 @@ func newUploads(cfg *config.Config, pub edge.Broker, rdb redis.UniversalClient, 
 		ProgressInterval:     cfg.Uploads.ProgressInterval,
 		ExpireAfter:          cfg.Uploads.ExpireAfter,
 		QuarantineFor:        cfg.Uploads.QuarantineFor,
+		// Per-user quotas hold across the nodes sharing Redis.
+		Redis: rdb,
 		// A lost completion is announced again only while the broker
 		// still knows its idempotency key.
 		RecoverWithin: min(cfg.Uploads.ExpireAfter, cfg.Retention.IdempotencyTTL),

@@ -187,6 +187,13 @@ func (s *Service) fail(ctx context.Context, info handler.FileInfo, reason string
 	}
 }
 
+// hasCode reports whether err is a handler.Error with target's code
+// (handler.Error holds a map, so errors.Is cannot compare it).
+func hasCode(err, target error) bool {
+	var e, t handler.Error
+	return errors.As(err, &e) && errors.As(target, &t) && e.ErrorCode == t.ErrorCode
+}
+
 // refused counts a refusal by its tus error code.
 func (s *Service) refused(err error) {
 	var herr handler.Error

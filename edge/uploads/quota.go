@@ -9,19 +9,35 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 )
 
-// quotas is the bookkeeping of unfinished uploads per user: how many, and
-// their declared bytes together. It is kept in memory, filled at start from
-// the .info files in Dir (so a restart does not reset anyone's quota),
-// changed by this node's creations and completions, and corrected by the
-// janitor, which drops uploads that finished or vanished on disk (on
-// another node, say). Uploads another node creates after this one started
-// are not counted here: per-user limits hold per node.
+// quotaBook is the bookkeeping of unfinished uploads per user: how many,
+// and their declared bytes together (see claimSize). It is filled at start
+// from what is stored (so a restart does not reset anyone's quota),
+// changed by creations and completions, and corrected by the janitor,
+// which drops claims of uploads that finished or vanished.
 //
 // Claims are keyed by baseID: on S3 the hook reserves before the store
-// makes the full id.
-//
-// Checking and reserving happen under one lock, so two creations racing
-// cannot both take the last slot.
+// makes the full id. Checking and reserving are one step, so two creations
+// racing cannot both take the last slot.
+type quotaBook interface {
+	// reserve counts a new upload of size bytes for owner, or refuses it.
+	reserve(owner, id string, size int64) error
+	// resize changes the size of upload id (a deferred length becoming
+	// known), counting it if it was not, or refuses it.
+	resize(owner, id string, size int64) error
+	// add counts an upload found in storage, without checking limits.
+	add(owner, id string, size int64)
+	// release stops counting upload id; releasing twice is harmless.
+	release(id string)
+	// idsBefore returns the ids of claims the janitor may drop when their
+	// upload is not in storage: those made before t.
+	idsBefore(t time.Time) []string
+	// usageOf returns owner's counted uploads and bytes.
+	usageOf(owner string) (int, int64)
+}
+
+// quotas is the quotaBook of one node, in memory: with the memory broker,
+// or when no Redis is configured. Uploads another node creates after this
+// one started are not counted here: per-user limits then hold per node.
 type quotas struct {
 	maxUploads int
 	maxBytes   int64
@@ -52,8 +68,6 @@ func newQuotas(maxUploads int, maxBytes int64) *quotas {
 	}
 }
 
-// reserve counts a new upload of size bytes (see claimSize) for owner,
-// or refuses it.
 func (q *quotas) reserve(owner, id string, size int64) error {
 	id = baseID(id)
 	q.mu.Lock()
@@ -63,9 +77,7 @@ func (q *quotas) reserve(owner, id string, size int64) error {
 		u = *cur
 	}
 	if u.uploads >= q.maxUploads {
-		return handler.NewError("ERR_TOO_MANY_UPLOADS",
-			fmt.Sprintf("at most %d unfinished uploads per user; finish or delete one first", q.maxUploads),
-			http.StatusTooManyRequests)
+		return tooManyError(q.maxUploads)
 	}
 	if u.bytes+size > q.maxBytes {
 		return q.bytesError()
@@ -74,8 +86,6 @@ func (q *quotas) reserve(owner, id string, size int64) error {
 	return nil
 }
 
-// resize changes the declared size of upload id (a deferred length becoming
-// known), or refuses it.
 func (q *quotas) resize(owner, id string, size int64) error {
 	id = baseID(id)
 	q.mu.Lock()
@@ -103,13 +113,20 @@ func (q *quotas) resize(owner, id string, size int64) error {
 	return nil
 }
 
-func (q *quotas) bytesError() error {
+func (q *quotas) bytesError() error { return bytesError(q.maxBytes) }
+
+func tooManyError(maxUploads int) error {
+	return handler.NewError("ERR_TOO_MANY_UPLOADS",
+		fmt.Sprintf("at most %d unfinished uploads per user; finish or delete one first", maxUploads),
+		http.StatusTooManyRequests)
+}
+
+func bytesError(maxBytes int64) error {
 	return handler.NewError("ERR_QUOTA_EXCEEDED",
-		fmt.Sprintf("a user's unfinished uploads may total at most %d bytes (one of deferred length counts as the maximum upload size until it declares its length); finish or delete one first", q.maxBytes),
+		fmt.Sprintf("a user's unfinished uploads may total at most %d bytes (one of deferred length counts as the maximum upload size until it declares its length); finish or delete one first", maxBytes),
 		http.StatusForbidden)
 }
 
-// add counts an upload found on disk, without checking limits.
 func (q *quotas) add(owner, id string, size int64) {
 	id = baseID(id)
 	q.mu.Lock()
@@ -130,7 +147,6 @@ func (q *quotas) addLocked(owner, id string, size int64) {
 	q.byID[id] = claim{owner: owner, size: size, at: time.Now()}
 }
 
-// release stops counting upload id; releasing twice is harmless.
 func (q *quotas) release(id string) {
 	id = baseID(id)
 	q.mu.Lock()
@@ -148,8 +164,6 @@ func (q *quotas) release(id string) {
 	}
 }
 
-// idsBefore returns the ids (base ids, see baseID) of claims made before
-// t, for the janitor to release those whose upload is gone.
 func (q *quotas) idsBefore(t time.Time) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -162,7 +176,6 @@ func (q *quotas) idsBefore(t time.Time) []string {
 	return ids
 }
 
-// usageOf returns owner's counted uploads and bytes.
 func (q *quotas) usageOf(owner string) (int, int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -144,6 +144,9 @@ func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 	}
 	if err := u.s.quota.resize(info.MetaData[OwnerKey], u.id, length); err != nil {
 		u.s.refused(err)
+		if hasCode(err, errQuotaUnavailable) {
+			return err // not the upload's fault: the client may retry
+		}
 		if !info.IsPartial {
 			u.s.fail(ctx, info, "quota exceeded")
 		}

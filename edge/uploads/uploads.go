@@ -39,10 +39,11 @@
 //   - Expiry: a janitor removes unfinished uploads, because tus has no
 //     expiration in tusd. See janitor.go.
 //
-// Several nodes may share Dir or the bucket (with a shared handler.Locker). Quotas are
-// then counted per node from what the node saw plus what was on disk when
-// it started (see quota.go): a user spreading uploads over nodes can exceed
-// them by up to a factor of the number of nodes.
+// Several nodes may share Dir or the bucket (with a shared handler.Locker).
+// With Config.Redis, quotas hold across them; without, each node counts
+// what it saw plus what was stored when it started (see quota.go), and a
+// user spreading uploads over nodes can exceed them by up to a factor of
+// the number of nodes.
 package uploads
 
 import (
@@ -57,6 +58,7 @@ import (
 
 	"github.com/edge-rt/edge/edge"
 	"github.com/edge-rt/edge/edge/uploads/process"
+	"github.com/redis/go-redis/v9"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 )
@@ -117,6 +119,12 @@ type Config struct {
 	// events.go). Keep it within the broker's idempotency window, so that
 	// a repeat is recognised. Default ExpireAfter.
 	RecoverWithin time.Duration
+	// Redis, when set, keeps the per-user quotas there, so that they hold
+	// across the nodes sharing it (see redisQuotas); nil counts per node.
+	Redis redis.UniversalClient
+	// QuotaPrefix is the key prefix of those quotas. Default
+	// DefaultQuotaPrefix.
+	QuotaPrefix string
 	// QuarantineFor is how long the data and info of an upload that failed
 	// its checksum are kept for inspection before the janitor removes
 	// them. Default 7 days.
@@ -201,7 +209,7 @@ type Service struct {
 	back    backing
 	locker  handler.Locker
 	tus     *handler.Handler
-	quota   *quotas
+	quota   quotaBook
 	metrics *Metrics
 	shards  []chan task
 	// failures carries upload.failed events from the request path to
@@ -246,12 +254,15 @@ func New(cfg Config, pub Publisher, locker handler.Locker, procs Processors, log
 		log:        log,
 		back:       back,
 		locker:     locker,
-		quota:      newQuotas(cfg.MaxConcurrentPerUser, cfg.MaxBytesPerUser),
 		metrics:    newMetrics(),
 		now:        time.Now,
 		failures:   make(chan task),
 		stopped:    make(chan struct{}),
 		checkpoint: defaultCheckpoint,
+	}
+	s.quota = newQuotas(cfg.MaxConcurrentPerUser, cfg.MaxBytesPerUser)
+	if cfg.Redis != nil {
+		s.quota = newRedisQuotas(cfg.Redis, cfg.QuotaPrefix, cfg.MaxConcurrentPerUser, cfg.MaxBytesPerUser, cfg.ExpireAfter, log)
 	}
 	s.shards = make([]chan task, shardCount)
 	for i := range s.shards {
