@@ -175,12 +175,15 @@ func TestTusdExpectations(t *testing.T) {
 			})
 
 			t.Run("RequestUnlock", func(t *testing.T) {
-				var called atomic.Bool
+				// The callback's Unlock goes on after B has the lock (it
+				// publishes "released", ends renewal): its result comes
+				// back here, so that it ends before the test and its nodes.
+				unlocked := make(chan error, 1)
 				k1 := newLock(t, a, "three")
 				if err := k1.Lock(t.Context(), func() {
-					called.Store(true)
-					if err := k1.Unlock(); err != nil {
-						t.Error(err)
+					select {
+					case unlocked <- k1.Unlock():
+					default: // asked again: the first answer is the one
 					}
 				}); err != nil {
 					t.Fatal(err)
@@ -192,8 +195,13 @@ func TestTusdExpectations(t *testing.T) {
 				if err := k2.Unlock(); err != nil {
 					t.Fatal(err)
 				}
-				if !called.Load() {
-					t.Error("requestRelease was not called")
+				select {
+				case err := <-unlocked:
+					if err != nil {
+						t.Errorf("Unlock in requestRelease: %v", err)
+					}
+				case <-time.After(waitTimeout):
+					t.Error("requestRelease was not called, or its Unlock did not return")
 				}
 			})
 		})
@@ -211,12 +219,11 @@ func TestReleaseRequestWakesWaiter(t *testing.T) {
 	b, _ := newNode(t, srv.FastClient(t), opts)
 
 	asked := make(chan struct{})
+	unlocked := make(chan error, 1) // ka's Unlock may end after kb has the lock
 	ka := newLock(t, a, "up1")
 	if err := ka.Lock(t.Context(), func() {
 		close(asked) // a second call would panic: requests must not overlap
-		if err := ka.Unlock(); err != nil {
-			t.Error(err)
-		}
+		unlocked <- ka.Unlock()
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -234,5 +241,8 @@ func TestReleaseRequestWakesWaiter(t *testing.T) {
 	}
 	if err := kb.Unlock(); err != nil {
 		t.Fatal(err)
+	}
+	if err := <-unlocked; err != nil {
+		t.Errorf("A's Unlock in requestRelease: %v", err)
 	}
 }
