@@ -295,10 +295,16 @@ func TestOpenAfterStop(t *testing.T) {
 	t.Parallel()
 	b := NewMemoryBroker(conformanceRetention)
 	t.Cleanup(func() { b.Close() })
-	h := NewHub(b, HubOptions{Linger: time.Second})
+	h := NewHub(b, HubOptions{Linger: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	go h.Run(ctx)
+	// A stream on the topic first, so that the late one finds it
+	// subscribed (lingering) and gets as far as the writer pool.
+	_, first := openTimed(t, h, testStreamConfig, "late")
 	cancel()
+	if err := <-first; !errors.Is(err, ErrDraining) {
+		t.Fatalf("the first stream ended with %v", err)
+	}
 	eventually(t, "writers stopped", func() bool {
 		h.writers.mu.Lock()
 		defer h.writers.mu.Unlock()
@@ -318,5 +324,45 @@ func TestOpenAfterStop(t *testing.T) {
 	}
 	if n := h.metrics.OpenStreams(); n != 0 {
 		t.Fatalf("%d streams still open", n)
+	}
+}
+
+// TestScheduleAfterStop: a stream an enqueue marked scheduled just before
+// stopAll ran, and hands to the pool only after, is flushed (and so
+// released) by that hand-over itself, for no writer is left to take it.
+func TestScheduleAfterStop(t *testing.T) {
+	t.Parallel()
+	for _, window := range []time.Duration{0, 10 * time.Millisecond} {
+		b := NewMemoryBroker(conformanceRetention)
+		t.Cleanup(func() { b.Close() })
+		h := NewHub(b, HubOptions{Linger: time.Minute})
+		ctx, cancel := context.WithCancel(context.Background())
+		go h.Run(ctx)
+		cfg := testStreamConfig
+		cfg.BatchWindow = window
+		_, done := openTimed(t, h, cfg, "race")
+		var s *Stream
+		h.writers.mu.Lock()
+		for st := range h.writers.streams {
+			s = st
+		}
+		h.writers.mu.Unlock()
+		// What enqueue does first, under the stream's lock...
+		s.mu.Lock()
+		s.scheduled = true
+		s.mu.Unlock()
+		cancel()
+		eventually(t, "writers stopped", func() bool {
+			h.writers.mu.Lock()
+			defer h.writers.mu.Unlock()
+			return h.writers.stopped
+		})
+		// ...and then, too late, outside it.
+		h.writers.schedule(s, window)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("window %v: a stream handed to a stopped pool was never released", window)
+		}
 	}
 }

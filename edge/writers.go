@@ -85,6 +85,11 @@ func (p *writers) schedule(s *Stream, delay time.Duration) {
 	}
 	d := delayed{s, time.Now().Add(delay)}
 	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		s.flush() // see push
+		return
+	}
 	// Keep the list in order of due time: walk back past later ones. With
 	// one window for all streams the loop runs only for a schedule that
 	// read the clock just before another took the lock; streams opened
@@ -107,6 +112,14 @@ func (p *writers) schedule(s *Stream, delay time.Duration) {
 
 func (p *writers) push(s *Stream) {
 	p.mu.Lock()
+	if p.stopped {
+		// stopAll has drained the lists and no writer is left: the caller
+		// holds s (it set s.scheduled), so it flushes s itself, which
+		// releases a stopped stream. Queued, s would wait forever.
+		p.mu.Unlock()
+		s.flush()
+		return
+	}
 	p.ready = append(p.ready, s)
 	p.mu.Unlock()
 	select {
@@ -294,7 +307,8 @@ func (p *writers) stopAll() {
 	// Writers have stopped: release what is still waiting for one, batch
 	// window or not (a stopped stream writes nothing more, so its window
 	// has no reason to run out first, and the timer may be gone already).
-	// Nothing is delayed after this: enqueue ignores a stopped stream.
+	// Nothing is queued after this: schedule and push, seeing stopped,
+	// flush a stream themselves.
 	p.takeDue(time.Time{})
 	for s := p.pop(); s != nil; s = p.pop() {
 		s.flush()
