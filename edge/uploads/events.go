@@ -253,7 +253,12 @@ func (s *Service) handle(ctx context.Context, t task, seen map[string]*progress)
 			s.log.Warn("UploadNotHashed", "upload", id, "error", err)
 			return
 		}
-		if t.recovered && !s.verify(ctx, info, sum) {
+		// Published here, not through fail: this is the upload's shard
+		// worker, which drain may be waiting on (fail sends to drain).
+		if t.recovered && !s.verify(ctx, info, sum, func() {
+			s.metrics.failed.Add(1)
+			s.publish(ctx, owner, "upload.failed", id, "", failedEvent{ID: id, Reason: "checksum mismatch"})
+		}) {
 			return
 		}
 		if p.offset < info.Size {
@@ -334,7 +339,16 @@ func (s *Service) process(ctx context.Context, owner string, info handler.FileIn
 		// Fetched by the processors' worker, off the request path, and
 		// only when a processor takes it by its first bytes.
 		job.Fetch = func(ctx context.Context) (string, func(), error) { return s.back.localFile(ctx, info.ID) }
-		job.Head = s.head(ctx, info)
+		head, err := s.head(ctx, info)
+		if err != nil {
+			// Not silence: without its first bytes no processor would
+			// take the upload, and its owner would never hear why.
+			s.log.Warn("UploadHeadUnread", "upload", info.ID, "error", err)
+			s.metrics.failed.Add(1)
+			s.publish(ctx, owner, "upload.failed", info.ID, "", failedEvent{ID: info.ID, Reason: "processing failed"})
+			return
+		}
+		job.Head = head
 	}
 	if !s.procs.Submit(job, func(_ process.Job, res process.Result, err error) { s.processed(info, res, err) }) {
 		s.metrics.failed.Add(1)
@@ -343,23 +357,17 @@ func (s *Service) process(ctx context.Context, owner string, info handler.FileIn
 }
 
 // head returns the first bytes of finished upload info for processors to
-// judge it by, nil when they cannot be read (no processor takes it then).
-func (s *Service) head(ctx context.Context, info handler.FileInfo) []byte {
+// judge it by.
+func (s *Service) head(ctx context.Context, info handler.FileInfo) ([]byte, error) {
 	if info.Size == 0 {
-		return nil
+		return nil, nil
 	}
 	r, err := s.back.openData(ctx, info.ID, 0, min(info.Size, sniffLen))
 	if err != nil {
-		s.log.Warn("UploadHeadUnread", "upload", info.ID, "error", err)
-		return nil
+		return nil, err
 	}
 	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		s.log.Warn("UploadHeadUnread", "upload", info.ID, "error", err)
-		return nil
-	}
-	return b
+	return io.ReadAll(r)
 }
 
 // processed is the processors' done callback, on one of their goroutines:

@@ -134,7 +134,7 @@ func (s *Service) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 		s.log.Error("UploadNotHashed", "upload", info.ID, "error", err)
 		return handler.HTTPResponse{}, errNotHashed
 	}
-	if !s.verify(ev.Context, info, sum) {
+	if !s.verify(ev.Context, info, sum, func() { s.fail(ev.Context, info, "checksum mismatch") }) {
 		s.refused(errChecksumMismatch)
 		return handler.HTTPResponse{}, errChecksumMismatch
 	}
@@ -143,16 +143,17 @@ func (s *Service) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 }
 
 // verify checks sum against the client's sha256 metadata, if any. On a
-// mismatch it fails the upload and quarantines it; when the quarantine
-// fails (S3 copies objects of at most 5 GiB at once) it removes the upload
-// all the same: bytes that are not what the client sent must not be
-// served, processed or announced.
-func (s *Service) verify(ctx context.Context, info handler.FileInfo, sum []byte) bool {
+// mismatch it calls failed (which reports the upload.failed the caller's
+// way: see fail) and quarantines the upload; when the quarantine fails (S3
+// copies objects of at most 5 GiB at once) it removes the upload all the
+// same: bytes that are not what the client sent must not be served,
+// processed or announced.
+func (s *Service) verify(ctx context.Context, info handler.FileInfo, sum []byte, failed func()) bool {
 	want := info.MetaData["sha256"]
 	if want == "" || strings.EqualFold(want, hex.EncodeToString(sum)) {
 		return true
 	}
-	s.fail(ctx, info, "checksum mismatch")
+	failed()
 	if err := s.quarantine(ctx, info.ID); err != nil {
 		s.log.Error("UploadQuarantineFailed", "upload", info.ID, "error", err)
 		if err := s.remove(ctx, info.ID); err != nil {
@@ -185,13 +186,6 @@ func (s *Service) fail(ctx context.Context, info handler.FileInfo, reason string
 		s.log.Warn("UploadEventDropped", "upload", info.ID, "type", "upload.failed", "error", ctx.Err())
 	case <-s.stopped:
 	}
-}
-
-// hasCode reports whether err is a handler.Error with target's code
-// (handler.Error holds a map, so errors.Is cannot compare it).
-func hasCode(err, target error) bool {
-	var e, t handler.Error
-	return errors.As(err, &e) && errors.As(target, &t) && e.ErrorCode == t.ErrorCode
 }
 
 // refused counts a refusal by its tus error code.

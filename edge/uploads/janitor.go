@@ -61,6 +61,10 @@ func (s *Service) sweep(ctx context.Context, now time.Time) {
 			return
 		}
 		done := finished(info)
+		if !done && !info.IsFinal {
+			// Counted again each round: see redisQuotas.
+			s.quota.add(info.MetaData[OwnerKey], id, s.claimSize(info))
+		}
 		if done {
 			// Finished on another node, or this node missed it.
 			s.quota.release(id)

@@ -34,13 +34,15 @@ var errQuotaUnavailable = handler.NewError("ERR_QUOTA_UNAVAILABLE",
 // redisQuotas is the quotaBook of every node sharing one Redis, so the
 // per-user limits hold across nodes. Keys, all with one hash tag so that a
 // script reaches them in a Cluster: "<prefix>{q}:u:<owner>" (upload id ->
-// size) and "<prefix>{q}:claims" (upload id -> "owner|unix ms|node").
+// size) and "<prefix>{q}:claims" (upload id -> "unix ms|node|owner").
 //
-// The janitor drops a claim whose upload is not in storage. Nodes need not
-// share storage (with sticky sessions they may not), so a node drops only
-// its own claims after claimGrace, and any node's once older than stale
-// (ExpireAfter: the upload would have expired by then anyway, or its node
-// is gone).
+// Every janitor round counts each unfinished upload the node sees again
+// (add), which renews its claim: so what Redis lost (a restart without
+// persistence, a failover) is counted again within a round. It drops a
+// claim whose upload is not in storage; nodes need not share storage (with
+// sticky sessions they may not), so a node drops only its own claims after
+// claimGrace, and any node's once not renewed for stale (ExpireAfter: the
+// upload would have expired by then, or its node is gone).
 //
 // Errors fail closed where it matters: a creation whose quota cannot be
 // checked is refused (503); a release that fails is logged and left to the
@@ -77,7 +79,8 @@ func (q *redisQuotas) claimsKey() string           { return q.prefix + "{q}:clai
 func (q *redisQuotas) count(mode, owner, id string, size int64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), quotaTimeout)
 	defer cancel()
-	claim := owner + "|" + strconv.FormatInt(time.Now().UnixMilli(), 10) + "|" + q.node
+	// The owner last: it is the one part that is not ours to restrict.
+	claim := strconv.FormatInt(time.Now().UnixMilli(), 10) + "|" + q.node + "|" + owner
 	res, err := quotaCountScript.Run(ctx, q.client, []string{q.userKey(owner), q.claimsKey()},
 		baseID(id), size, q.maxUploads, q.maxBytes, claim, mode).Int()
 	switch {
@@ -100,8 +103,12 @@ func (q *redisQuotas) resize(owner, id string, size int64) error {
 	return q.count("resize", owner, id, size)
 }
 
+// add counts a stored upload, or renews its claim (this node, now): the
+// janitor calls it every round for every unfinished upload it sees, so
+// what Redis lost is counted again, and the claims of live uploads never
+// look stale to nodes that cannot see them.
 func (q *redisQuotas) add(owner, id string, size int64) {
-	q.count("add", owner, id, size) // logged; the janitor's next round counts it again
+	q.count("add", owner, id, size) // logged; the janitor's next round tries again
 }
 
 // release reads whose the claim is, then deletes it from both hashes in
@@ -115,7 +122,7 @@ func (q *redisQuotas) release(id string) {
 		return
 	}
 	if err == nil {
-		owner, _, _ := strings.Cut(claim, "|")
+		_, owner := parseClaim(claim)
 		_, err = q.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.HDel(ctx, q.userKey(owner), id)
 			p.HDel(ctx, q.claimsKey(), id)
@@ -137,8 +144,8 @@ func (q *redisQuotas) idsBefore(t time.Time) []string {
 	}
 	var ids []string
 	for id, claim := range claims {
-		_, rest, _ := strings.Cut(claim, "|")
-		ms, node, _ := strings.Cut(rest, "|")
+		ms, rest, _ := strings.Cut(claim, "|")
+		node, _, _ := strings.Cut(rest, "|")
 		n, err := strconv.ParseInt(ms, 10, 64)
 		if err != nil {
 			ids = append(ids, id) // not a claim this code wrote: let the janitor check it
@@ -152,12 +159,20 @@ func (q *redisQuotas) idsBefore(t time.Time) []string {
 	return ids
 }
 
+// parseClaim splits a claim "unix ms|node|owner"; the owner may hold
+// anything, "|" included.
+func parseClaim(claim string) (node, owner string) {
+	_, rest, _ := strings.Cut(claim, "|")
+	node, owner, _ = strings.Cut(rest, "|")
+	return node, owner
+}
+
 func (q *redisQuotas) usageOf(owner string) (int, int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), quotaTimeout)
 	defer cancel()
 	sizes, err := q.client.HVals(ctx, q.userKey(owner)).Result()
 	if err != nil {
-		return 0, 0
+		return -1, -1 // not 0: a check expecting nothing counted must not pass
 	}
 	var total int64
 	for _, v := range sizes {

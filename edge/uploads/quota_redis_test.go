@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -83,4 +84,53 @@ func TestRedisQuotasUnavailable(t *testing.T) {
 	wantRefused(t, h.create("alice", 100, nil), http.StatusServiceUnavailable, "ERR_QUOTA_UNAVAILABLE")
 	rs.Restart()
 	h.upload("alice", randomBytes(100), nil)
+}
+
+// What Redis loses (a restart without persistence) is counted again by the
+// next janitor round of a node that stores the uploads.
+func TestRedisQuotasRecount(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	client := rs.FastClient(t)
+	h := newHarness(t, func(c *Config) { c.Redis = client; c.MaxConcurrentPerUser = 1 }, nil)
+	h.mustCreate("alice", 100, nil)
+	if err := client.FlushAll(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := h.s.quota.usageOf("alice"); n != 0 {
+		t.Fatalf("%d counted after the flush", n)
+	}
+	h.s.sweep(t.Context(), time.Now())
+	if n, size := h.s.quota.usageOf("alice"); n != 1 || size != 100 {
+		t.Fatalf("after a janitor round alice has %d uploads, %d bytes counted; want 1, 100", n, size)
+	}
+	wantRefused(t, h.create("alice", 100, nil), http.StatusTooManyRequests, "ERR_TOO_MANY_UPLOADS")
+}
+
+// A live upload's claim is renewed by the node that stores it, so another
+// node (which cannot see the upload) does not take it for stale, however
+// old the upload.
+func TestRedisQuotasRenewed(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	client := rs.FastClient(t)
+	mod := func(c *Config) { c.Redis = client; c.ExpireAfter = time.Hour }
+	a := newHarness(t, mod, nil)
+	b := newHarness(t, mod, nil)
+	_, id := a.mustCreate("alice", 100, nil)
+	claims := DefaultQuotaPrefix + "{q}:claims"
+	// Made two hours ago by a node long gone, as far as the claim says.
+	old := strconv.FormatInt(time.Now().Add(-2*time.Hour).UnixMilli(), 10) + "|gone|alice"
+	if err := client.HSet(t.Context(), claims, baseID(id), old).Err(); err != nil {
+		t.Fatal(err)
+	}
+	a.s.sweep(t.Context(), time.Now()) // a stores the upload: renews the claim
+	claim, err := client.HGet(t.Context(), claims, baseID(id)).Result()
+	if node, owner := parseClaim(claim); err != nil || node != a.s.quota.(*redisQuotas).node || owner != "alice" {
+		t.Fatalf("claim after a's round: %q (%v)", claim, err)
+	}
+	b.s.sweep(t.Context(), time.Now())
+	if n, _ := a.s.quota.usageOf("alice"); n != 1 {
+		t.Errorf("a renewed claim was dropped by another node (%d counted)", n)
+	}
 }

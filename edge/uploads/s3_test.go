@@ -306,6 +306,7 @@ func TestS3Nodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.sweep(t.Context(), time.Now()) // as Run does first
 	if n, size := c.quota.usageOf("alice"); n != 1 || size != 100 {
 		t.Errorf("a new node counts %d uploads, %d bytes; want 1, 100", n, size)
 	}

@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -144,7 +145,7 @@ func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 	}
 	if err := u.s.quota.resize(info.MetaData[OwnerKey], u.id, length); err != nil {
 		u.s.refused(err)
-		if hasCode(err, errQuotaUnavailable) {
+		if errors.Is(err, errQuotaUnavailable) {
 			return err // not the upload's fault: the client may retry
 		}
 		if !info.IsPartial {

@@ -268,14 +268,8 @@ func New(cfg Config, pub Publisher, locker handler.Locker, procs Processors, log
 	for i := range s.shards {
 		s.shards[i] = make(chan task, shardQueue)
 	}
-	// A restart must not reset quotas: count what is stored.
-	if err := back.scan(context.Background(), func(id string, info handler.FileInfo, _ time.Time, err error) {
-		if err == nil && !info.IsFinal && !finished(info) {
-			s.quota.add(info.MetaData[OwnerKey], id, s.claimSize(info))
-		}
-	}); err != nil {
-		return nil, fmt.Errorf("uploads: scanning the uploads: %w", err)
-	}
+	// A restart must not reset quotas: the janitor's first round, as Run
+	// starts, counts what is stored (see sweep).
 
 	st := &store{s: s}
 	comp := handler.NewStoreComposer()

@@ -29,7 +29,8 @@ type Job struct {
 	// processor accepts the job.
 	Fetch func(ctx context.Context) (path string, release func(), err error)
 	// Head is the upload's first bytes (up to 512), for Accepts to judge a
-	// job whose Path is empty before anything is fetched.
+	// job whose Path is empty before anything is fetched: a Processor's
+	// Accepts must judge by Head when Path is empty.
 	Head []byte
 }
 
@@ -51,7 +52,9 @@ type Processor interface {
 	// Name names the processor in results, events and logs ("ocr").
 	Name() string
 	// Accepts reports whether the processor handles the job, judged by the
-	// file's first bytes rather than the client's declared type alone.
+	// file's first bytes rather than the client's declared type alone: from
+	// Path, or from Head when Path is empty (a remote upload not fetched
+	// yet, which is fetched only if some processor accepts it).
 	Accepts(j Job) bool
 	// Process processes the job.
 	Process(ctx context.Context, j Job) (Result, error)
