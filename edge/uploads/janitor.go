@@ -52,6 +52,7 @@ func (s *Service) sweep(ctx context.Context, now time.Time) {
 	// moment later: only claims older than claimGrace can be told missing.
 	claimed := s.quota.idsBefore(now.Add(-claimGrace))
 	onDisk := make(map[string]bool)
+	var stored []storedUpload
 	err := s.back.scan(ctx, func(id string, info handler.FileInfo, modified time.Time, err error) {
 		// There, even if unreadable now (S3 throttling, say): its claim
 		// stays.
@@ -61,19 +62,19 @@ func (s *Service) sweep(ctx context.Context, now time.Time) {
 			return
 		}
 		done := finished(info)
-		if !done && !info.IsFinal {
-			// Counted again each round: see redisQuotas.
-			s.quota.add(info.MetaData[OwnerKey], id, s.claimSize(info))
-		}
 		if done {
 			// Finished on another node, or this node missed it.
 			s.quota.release(id)
-		}
-		if done && !info.IsPartial {
-			s.announceIfLost(ctx, id, info, now.Sub(modified))
-			return
+			if !info.IsPartial {
+				s.announceIfLost(ctx, id, info, now.Sub(modified))
+				return
+			}
 		}
 		if now.Sub(modified) < s.cfg.ExpireAfter {
+			if !done && !info.IsFinal {
+				// Counted again each round: see redisQuotas.addAll.
+				stored = append(stored, storedUpload{info.MetaData[OwnerKey], id, s.claimSize(info)})
+			}
 			return
 		}
 		s.expire(ctx, id, now)
@@ -82,6 +83,7 @@ func (s *Service) sweep(ctx context.Context, now time.Time) {
 		s.log.Error("UploadJanitorFailed", "error", err)
 		return
 	}
+	s.quota.addAll(stored)
 	for _, id := range claimed {
 		if !onDisk[id] {
 			s.quota.release(id)

@@ -24,8 +24,9 @@ type quotaBook interface {
 	// resize changes the size of upload id (a deferred length becoming
 	// known), counting it if it was not, or refuses it.
 	resize(owner, id string, size int64) error
-	// add counts an upload found in storage, without checking limits.
-	add(owner, id string, size int64)
+	// addAll counts the unfinished uploads found in storage, without
+	// checking limits (see redisQuotas for what it renews).
+	addAll(uploads []storedUpload)
 	// release stops counting upload id; releasing twice is harmless.
 	release(id string)
 	// idsBefore returns the ids of claims the janitor may drop when their
@@ -33,6 +34,12 @@ type quotaBook interface {
 	idsBefore(t time.Time) []string
 	// usageOf returns owner's counted uploads and bytes.
 	usageOf(owner string) (int, int64)
+}
+
+// storedUpload is an unfinished upload found in storage, for addAll.
+type storedUpload struct {
+	owner, id string
+	size      int64
 }
 
 // quotas is the quotaBook of one node, in memory: with the memory broker,
@@ -127,12 +134,14 @@ func bytesError(maxBytes int64) error {
 		http.StatusForbidden)
 }
 
-func (q *quotas) add(owner, id string, size int64) {
-	id = baseID(id)
+func (q *quotas) addAll(uploads []storedUpload) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if _, ok := q.byID[id]; !ok {
-		q.addLocked(owner, id, size)
+	for _, u := range uploads {
+		id := baseID(u.id)
+		if _, ok := q.byID[id]; !ok {
+			q.addLocked(u.owner, id, u.size)
+		}
 	}
 }
 

@@ -103,12 +103,30 @@ func (q *redisQuotas) resize(owner, id string, size int64) error {
 	return q.count("resize", owner, id, size)
 }
 
-// add counts a stored upload, or renews its claim (this node, now): the
-// janitor calls it every round for every unfinished upload it sees, so
-// what Redis lost is counted again, and the claims of live uploads never
-// look stale to nodes that cannot see them.
-func (q *redisQuotas) add(owner, id string, size int64) {
-	q.count("add", owner, id, size) // logged; the janitor's next round tries again
+// addAll counts stored uploads, or renews their claims (this node, now),
+// in one pipelined round trip: the janitor calls it every round with every
+// unfinished upload it sees, so what Redis lost is counted again, and the
+// claims of live uploads never look stale to nodes that cannot see them.
+// A failure is logged; the next round tries again.
+func (q *redisQuotas) addAll(uploads []storedUpload) {
+	if len(uploads) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), quotaTimeout)
+	defer cancel()
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	_, err := q.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, u := range uploads {
+			// Eval, not EvalSha: in a pipeline a missing script cannot be
+			// loaded and retried.
+			quotaCountScript.Eval(ctx, p, []string{q.userKey(u.owner), q.claimsKey()},
+				baseID(u.id), u.size, q.maxUploads, q.maxBytes, now+"|"+q.node+"|"+u.owner, "add")
+		}
+		return nil
+	})
+	if err != nil {
+		q.log.Error("UploadQuotaUnavailable", "op", "add", "uploads", len(uploads), "error", err)
+	}
 }
 
 // release reads whose the claim is, then deletes it from both hashes in

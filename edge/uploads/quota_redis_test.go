@@ -66,7 +66,7 @@ func TestRedisQuotasJanitor(t *testing.T) {
 	}
 
 	// A claim of this node whose upload vanished goes after claimGrace.
-	a.s.quota.add("carol", newID(), 10)
+	a.s.quota.addAll([]storedUpload{{"carol", newID(), 10}})
 	a.s.sweep(t.Context(), time.Now().Add(2*claimGrace))
 	if n, _ := a.s.quota.usageOf("carol"); n != 0 {
 		t.Errorf("own claim of a missing upload kept (%d counted)", n)

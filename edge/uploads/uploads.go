@@ -268,8 +268,17 @@ func New(cfg Config, pub Publisher, locker handler.Locker, procs Processors, log
 	for i := range s.shards {
 		s.shards[i] = make(chan task, shardQueue)
 	}
-	// A restart must not reset quotas: the janitor's first round, as Run
-	// starts, counts what is stored (see sweep).
+	// A restart must not reset quotas: count what is stored before
+	// serving. (The janitor counts again every round, see sweep.)
+	var stored []storedUpload
+	if err := back.scan(context.Background(), func(id string, info handler.FileInfo, _ time.Time, err error) {
+		if err == nil && !info.IsFinal && !finished(info) {
+			stored = append(stored, storedUpload{info.MetaData[OwnerKey], id, s.claimSize(info)})
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("uploads: scanning the uploads: %w", err)
+	}
+	s.quota.addAll(stored)
 
 	st := &store{s: s}
 	comp := handler.NewStoreComposer()
