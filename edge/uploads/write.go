@@ -5,14 +5,14 @@ import (
 	"context"
 	"io"
 	"mime"
-	"net/http"
 	"strings"
 
+	"github.com/edge-rt/edge/edge/uploads/process"
 	"github.com/tus/tusd/v2/pkg/handler"
 )
 
-// sniffLen is how many bytes net/http.DetectContentType considers.
-const sniffLen = 512
+// sniffLen is how many first bytes the type check needs.
+const sniffLen = process.SniffLen
 
 // write appends src at offset: it checks the type of the first bytes once
 // they are all there, and feeds the running SHA-256 (see hash.go).
@@ -73,7 +73,7 @@ func (u *upload) sniff(ctx context.Context, info handler.FileInfo, offset int64,
 	if err != nil {
 		return nil, err
 	}
-	mt := sniffType(append(first, head...))
+	mt := process.Sniff(append(first, head...))
 	if u.s.allowed(mt) {
 		return rest, nil
 	}
@@ -98,21 +98,6 @@ func (u *upload) firstBytes(ctx context.Context, n int64) ([]byte, error) {
 		return append(first[:0], st.head...), nil
 	}
 	return u.s.back.firstBytes(ctx, u.id, n)
-}
-
-// sniffType returns the media type of a file's first bytes, without
-// parameters.
-func sniffType(b []byte) string {
-	// DetectContentType knows no TIFF, which scanners write and tesseract
-	// reads; the OCR processor recognises it the same way.
-	if bytes.HasPrefix(b, []byte("II*\x00")) || bytes.HasPrefix(b, []byte("MM\x00*")) {
-		return "image/tiff"
-	}
-	mt, _, err := mime.ParseMediaType(http.DetectContentType(b))
-	if err != nil {
-		return "application/octet-stream"
-	}
-	return mt
 }
 
 // allowed reports whether media type mt (parameters allowed) matches one of

@@ -140,7 +140,7 @@ func (o *OCR) Name() string { return "ocr" }
 // Filetype is only a claim.
 func (o *OCR) Accepts(j Job) bool {
 	if j.Path == "" {
-		return ocrTypes[sniff(j.Head)]
+		return ocrTypes[Sniff(j.Head)]
 	}
 	mt, err := sniffFile(j.Path)
 	return err == nil && ocrTypes[mt]
