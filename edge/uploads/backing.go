@@ -48,9 +48,12 @@ type backing interface {
 	// multipart upload whose completion failed looks finished to tusd
 	// (its parts add up), and tusd never tries again.
 	finish(ctx context.Context, id string) error
+	// localPath returns the path of the file holding finished upload id's
+	// bytes when the backing keeps them on local disk, "" when not.
+	localPath(id string) string
 	// localFile returns the path of a local file holding the finished
 	// upload id's bytes, for processors, and a function to call when done
-	// with it.
+	// with it: a copy made for the purpose when localPath has none.
 	localFile(ctx context.Context, id string) (string, func(), error)
 	// remove deletes upload id, its data, its info and its side files.
 	// What is already gone is not an error.

@@ -180,6 +180,8 @@ func (b *fileBacking) firstBytes(ctx context.Context, id string, n int64) ([]byt
 // finish: a file store's upload is complete once its bytes are written.
 func (b *fileBacking) finish(context.Context, string) error { return nil }
 
+func (b *fileBacking) localPath(id string) string { return b.binPath(id) }
+
 func (b *fileBacking) localFile(_ context.Context, id string) (string, func(), error) {
 	return b.binPath(id), func() {}, nil
 }

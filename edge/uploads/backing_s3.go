@@ -332,6 +332,9 @@ func (b *s3Backing) finish(ctx context.Context, id string) error {
 	return up.FinishUpload(ctx)
 }
 
+// localPath: the data is in the bucket.
+func (b *s3Backing) localPath(string) string { return "" }
+
 // localFile downloads the data into Dir: tesseract reads files, not
 // streams. The copy is removed when the caller is done.
 func (b *s3Backing) localFile(ctx context.Context, id string) (string, func(), error) {

@@ -333,9 +333,8 @@ func (s *Service) process(ctx context.Context, owner string, info handler.FileIn
 		ID: info.ID, Owner: owner,
 		Filename: filename(info.MetaData), Filetype: filetype(info.MetaData), Size: info.Size,
 	}
-	if fb, ok := s.back.(*fileBacking); ok {
-		job.Path = fb.binPath(info.ID)
-	} else {
+	job.Path = s.back.localPath(info.ID)
+	if job.Path == "" {
 		// Fetched by the processors' worker, off the request path, and
 		// only when a processor takes it by its first bytes.
 		job.Fetch = func(ctx context.Context) (string, func(), error) { return s.back.localFile(ctx, info.ID) }

@@ -16,7 +16,6 @@ package uploads
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -98,13 +97,10 @@ func (s *Service) sweep(ctx context.Context, now time.Time) {
 const announceGrace = time.Minute
 
 // announceIfLost queues the completion of finished upload id again when it
-// has no marker and is between announceGrace and RecoverWithin old (see
-// the top of events.go).
+// is between announceGrace and RecoverWithin old (see the top of
+// events.go). It has no marker: scan passes no announced upload.
 func (s *Service) announceIfLost(ctx context.Context, id string, info handler.FileInfo, age time.Duration) {
 	if age < announceGrace || age > s.cfg.RecoverWithin {
-		return
-	}
-	if _, err := s.back.readSide(ctx, id, sideDone); !errors.Is(err, ErrNotFound) {
 		return
 	}
 	s.metrics.recovered.Add(1)
