@@ -143,8 +143,8 @@ func (s *Service) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 }
 
 // verify checks sum against the client's sha256 metadata, if any. On a
-// mismatch it calls failed (which reports the upload.failed the caller's
-// way: see fail) and quarantines the upload; when the quarantine fails (S3
+// mismatch it quarantines the upload, then calls failed (which reports the
+// upload.failed the caller's way: see fail); when the quarantine fails (S3
 // copies objects of at most 5 GiB at once) it removes the upload all the
 // same: bytes that are not what the client sent must not be served,
 // processed or announced.
@@ -153,13 +153,15 @@ func (s *Service) verify(ctx context.Context, info handler.FileInfo, sum []byte,
 	if want == "" || strings.EqualFold(want, hex.EncodeToString(sum)) {
 		return true
 	}
-	failed()
 	if err := s.quarantine(ctx, info.ID); err != nil {
 		s.log.Error("UploadQuarantineFailed", "upload", info.ID, "error", err)
 		if err := s.remove(ctx, info.ID); err != nil {
 			s.log.Error("UploadRemoveFailed", "upload", info.ID, "error", err)
 		}
 	}
+	// After the quarantine: whoever hears of the failure finds the upload
+	// gone already.
+	failed()
 	return false
 }
 
