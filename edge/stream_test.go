@@ -235,12 +235,26 @@ func (h *Hub) liveStreams(topic string) int {
 }
 
 func startHub(t *testing.T, b Broker) *Hub {
-	h := NewHub(b, HubOptions{Linger: time.Second})
+	h, _ := runHub(t, b, time.Second)
+	return h
+}
+
+// runHub runs a hub over b until the test ends, or until stop, which
+// returns once the hub's writers have stopped.
+func runHub(t *testing.T, b Broker, linger time.Duration) (h *Hub, stop func()) {
+	h = NewHub(b, HubOptions{Linger: linger})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); h.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return h
+	return h, func() {
+		cancel()
+		eventually(t, "writers stopped", func() bool {
+			h.writers.mu.Lock()
+			defer h.writers.mu.Unlock()
+			return h.writers.stopped
+		})
+	}
 }
 
 func publishData(t *testing.T, b Broker, topic string, data string) PublishResult {
