@@ -240,6 +240,30 @@ export function fileInput(p) {
 }
 
 /**
+ * cutMidChunk uploads the file at path with a TusClient in chunks of
+ * `chunk` bytes sent at `rate` bytes/s, and calls cut(client) `after` ms
+ * into the second PATCH: on a timer armed when the server has accepted the
+ * first chunk (onProgress counts bytes handed to the socket, not bytes the
+ * server has, so it gives no such signal). Returns the client and a promise
+ * of what cut returned.
+ */
+export function cutMidChunk(path, { token, endpoint, metadata, chunk, rate, after, cut }) {
+  let cutDone;
+  const done = new Promise((resolve) => (cutDone = resolve));
+  const client = new TusClient(fileInput(path), {
+    token,
+    endpoint,
+    metadata,
+    chunkSize: chunk,
+    fileReader: pacedFileReader(rate),
+    onChunkComplete: (_chunk, accepted) => {
+      if (accepted === chunk) setTimeout(() => cut(client).then(cutDone), after);
+    },
+  });
+  return { client, cut: done };
+}
+
+/**
  * pacedFileReader is a tus-js-client fileReader for an fs.ReadStream input
  * that sends each chunk's bytes at no more than bytesPerSecond: on
  * loopback a chunk otherwise goes through in a few milliseconds, and a

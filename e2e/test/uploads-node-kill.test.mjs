@@ -11,10 +11,10 @@ import {
   MiB,
   TusClient,
   UploadEvents,
+  cutMidChunk,
   endpointOf,
   fileInput,
   headOffset,
-  pacedFileReader,
   randomFile,
   uploadUser,
   within,
@@ -37,18 +37,14 @@ test('an upload cut by a killed node completes on a second node sharing the dire
     // The client sends to A at 64 MiB/s (a chunk lasts 250 ms); A is
     // killed on a timer armed when it has accepted the first chunk: 100 ms
     // into the second PATCH, which A's request holds the lock for.
-    let killed;
-    const killedAt = new Promise((resolve) => (killed = resolve));
-    const onA = new TusClient(fileInput(file.path), {
+    const { client: onA, cut: killedAt } = cutMidChunk(file.path, {
       token: user.token,
       endpoint: endpointOf(a),
       metadata,
-      chunkSize: chunk,
-      fileReader: pacedFileReader(64 * MiB),
-      onChunkComplete: (_chunk, accepted) => {
-        if (accepted !== chunk) return;
-        setTimeout(() => a.stop('SIGKILL', 10_000).then(killed), 100);
-      },
+      chunk,
+      rate: 64 * MiB,
+      after: 100,
+      cut: () => a.stop('SIGKILL', 10_000),
     });
     let onB;
     h.report = () => `on A: ${onA.report()}\n${onB ? `on B: ${onB.report()}\n` : ''}${events.report()}`;

@@ -8,12 +8,10 @@ import { test } from 'node:test';
 import { withHarness } from '../lib/harness.mjs';
 import {
   MiB,
-  TusClient,
   UploadEvents,
+  cutMidChunk,
   endpointOf,
-  fileInput,
   headOffset,
-  pacedFileReader,
   randomFile,
   uploadUser,
 } from '../lib/uploads.mjs';
@@ -31,18 +29,14 @@ test('abort() then start() resumes the upload from the offset the server holds',
     // timer armed when the server has accepted the first chunk: 100 ms into
     // the second PATCH, which cuts it midway. onProgress counts bytes
     // handed to the socket, not bytes the server has: no signal for this.
-    let paused;
-    const pausedAt = new Promise((resolve) => (paused = resolve));
-    const c = new TusClient(fileInput(file.path), {
+    const { client: c, cut: pausedAt } = cutMidChunk(file.path, {
       token: user.token,
       endpoint: endpointOf(node),
       metadata,
-      chunkSize: chunk,
-      fileReader: pacedFileReader(64 * MiB),
-      onChunkComplete: (_chunk, accepted) => {
-        if (accepted !== chunk) return;
-        setTimeout(() => c.upload.abort().then(() => paused(accepted)), 100);
-      },
+      chunk,
+      rate: 64 * MiB,
+      after: 100,
+      cut: (client) => client.upload.abort(),
     });
     h.report = () => `${c.report()}\n${events.report()}`;
     await Promise.race([pausedAt, c.finish(30_000).then(() => assert.fail('the upload finished before the pause'))]);

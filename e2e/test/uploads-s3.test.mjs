@@ -17,10 +17,10 @@ import {
   MiB,
   TusClient,
   UploadEvents,
+  cutMidChunk,
   endpointOf,
   fileInput,
   headOffset,
-  pacedFileReader,
   randomFile,
   sha256Of,
   uploadUser,
@@ -92,17 +92,14 @@ test('an upload to S3 cut by a killed node completes on a second node sharing Re
 
     // A is sent 12 MiB/s (a chunk lasts 500 ms) and killed 200 ms into the
     // second PATCH, on a timer armed when it has accepted the first chunk.
-    let killed;
-    const killedAt = new Promise((resolve) => (killed = resolve));
-    const onA = new TusClient(fileInput(file.path), {
+    const { client: onA, cut: killedAt } = cutMidChunk(file.path, {
       token: user.token,
       endpoint: endpointOf(a),
       metadata,
-      chunkSize: chunk,
-      fileReader: pacedFileReader(12 * MiB),
-      onChunkComplete: (_chunk, accepted) => {
-        if (accepted === chunk) setTimeout(() => a.stop('SIGKILL', 10_000).then(killed), 200);
-      },
+      chunk,
+      rate: 12 * MiB,
+      after: 200,
+      cut: () => a.stop('SIGKILL', 10_000),
     });
     let onB;
     h.report = () => `on A: ${onA.report()}\n${onB ? `on B: ${onB.report()}\n` : ''}${events.report()}`;
