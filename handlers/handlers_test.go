@@ -412,12 +412,23 @@ func TestStatsAndMetrics(t *testing.T) {
 	s.publish(t, "m", `{"data":1}`)
 	st.Next(t, 2*time.Second, ssetest.Event)
 
+	s.create(t, mint(t, auth.Claims{Subject: "alice"}, time.Hour), "5", nil)
+
 	resp, _ := s.Client().Get(s.URL + "/v1/stats")
-	var stats edge.Stats
+	var stats struct {
+		edge.Stats
+		Uploads *struct {
+			Created  uint64            `json:"created"`
+			Refusals map[string]uint64 `json:"refusals"`
+		} `json:"uploads"`
+	}
 	json.NewDecoder(resp.Body).Decode(&stats)
 	resp.Body.Close()
 	if stats.Streams["http1"] != 1 || stats.EventsPublished != 1 || stats.EventsDelivered != 1 || stats.Topics != 1 || stats.BrokerSubscriptions != 1 {
 		t.Fatalf("stats %+v", stats)
+	}
+	if stats.Uploads == nil || stats.Uploads.Created != 1 || stats.Uploads.Refusals == nil {
+		t.Errorf("stats lack the upload figures: %+v", stats.Uploads)
 	}
 	resp, _ = s.Client().Get(s.URL + "/metrics")
 	raw, _ := io.ReadAll(resp.Body)

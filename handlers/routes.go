@@ -64,6 +64,9 @@ func New(d Deps) (*echo.Echo, error) {
 	stream := &Stream{Hub: d.Hub, Config: d.Stream, MaxTopics: d.MaxTopics, Compression: d.Compression, limits: lim, metrics: metrics, leeway: d.Auth.Leeway()}
 	topics := &Topics{Broker: d.Hub.Broker(), Metrics: d.Hub.Metrics(), MaxBodyBytes: d.MaxBodyBytes, MaxEventBytes: d.MaxEventBytes, limits: lim, refused: metrics}
 	op := &Operate{Hub: d.Hub, NodeID: d.NodeID}
+	if d.Uploads != nil {
+		op.Uploads = d.Uploads.Service
+	}
 
 	v1 := e.Group("/v1", authenticate(d.Auth, metrics))
 	v1.GET("/stream", stream.Serve)
